@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -138,7 +140,25 @@ func Summarize(event string, payload []byte) (Summary, error) {
 		// JSON null decodes to a nil event.
 		return s, fmt.Errorf("%s: %w: not a JSON object", event, ErrMalformed)
 	}
+	if !validRepo(s.Repo) {
+		return s, fmt.Errorf("%s: %w: invalid repository.full_name", event, ErrMalformed)
+	}
 	return s, nil
+}
+
+// validRepo accepts repository full names that can be stored and logged
+// as they are: at most 256 bytes of UTF-8 without control characters.
+// GitHub's own are far stricter ("owner/name" of letters, digits and -_.).
+func validRepo(name string) bool {
+	if len(name) > 256 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // summarizeOther checks that the payload of an event Mainline ignores is a
@@ -157,6 +177,9 @@ func summarizeOther(s Summary, payload []byte) (Summary, error) {
 	}
 	if p.Repository != nil {
 		s.Repo = p.Repository.FullName
+	}
+	if !validRepo(s.Repo) {
+		return s, fmt.Errorf("%s: %w: invalid repository.full_name", s.Event, ErrMalformed)
 	}
 	return s, nil
 }
