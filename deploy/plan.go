@@ -189,7 +189,7 @@ func Plan(t Target, obs []Observed) Step {
 		// Rule 3.
 		slices.SortFunc(oldHealthy, oldFirst)
 		slices.SortFunc(targetHealthy, startedFirst)
-		extra := targetHealthy[want:]
+		extra := targetHealthy[:len(targetHealthy)-want]
 		if len(oldHealthy) > 0 {
 			reasons = append(reasons, "stop "+countVersions(oldHealthy))
 		}
