@@ -255,6 +255,9 @@ func Plan(t Target, obs []Observed) Step {
 // does newest first: versions by semver, names that are not versions before
 // them by name.
 func compareVersions(a, b string) int {
+	if a == b {
+		return 0
+	}
 	va, errA := ParseVersion(a)
 	vb, errB := ParseVersion(b)
 	switch {
