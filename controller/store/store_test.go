@@ -26,7 +26,7 @@ func TestConformancePostgres(t *testing.T) {
 
 // rawDB opens the database behind a store URL without the store, to do
 // what only another (newer) binary would.
-func rawDB(t *testing.T, url string) *sql.DB {
+func rawDB(t testing.TB, url string) *sql.DB {
 	t.Helper()
 	var db *sql.DB
 	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
