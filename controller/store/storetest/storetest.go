@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UnknownProject", testUnknownProject},
 		{"TxCommit", testTxCommit},
 		{"TxRollback", testTxRollback},
+		{"ConcurrentTx", testConcurrentTx},
 		{"Times", testTimes},
 		{"Ping", testPing},
 	}
@@ -811,6 +812,43 @@ func testTxRollback(t *testing.T, s store.Store) {
 	// The store still works after rollbacks.
 	if _, err := s.AddEvent(ctx, store.Event{ProjectID: keep.ID, Kind: "after", Message: "ok", At: t0}); err != nil {
 		t.Errorf("AddEvent after rollbacks: %v", err)
+	}
+}
+
+// testConcurrentTx: transactions running at once all commit, and each
+// commits all of its writes.
+func testConcurrentTx(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := createProject(t, s, "concurrent-tx")
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				err := s.InTx(ctx, func(tx store.Store) error {
+					branch := fmt.Sprintf("b%d-%d", w, i)
+					if err := tx.SetHead(ctx, store.Head{ProjectID: p.ID, Branch: branch, SHA: "a", SeenAt: at(i)}); err != nil {
+						return err
+					}
+					_, err := tx.AddEvent(ctx, store.Event{ProjectID: p.ID, Kind: "head", Message: branch, At: at(i)})
+					return err
+				})
+				if err != nil {
+					t.Errorf("InTx %d/%d: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	evs := pageAll(t, s, store.EventQuery{ProjectID: p.ID, Kind: "head", Limit: 100})
+	if len(evs) != writers*each {
+		t.Errorf("events from %d concurrent transactions: got %d, want %d", writers*each, len(evs), writers*each)
+	}
+	for _, e := range evs {
+		if _, err := s.Head(ctx, p.ID, e.Message); err != nil {
+			t.Errorf("head %s written in the same transaction as its event: %v", e.Message, err)
+		}
 	}
 }
 
