@@ -367,8 +367,8 @@ func (d *decoder) request(n *node, field string) Request {
 	if e := d.required(m, n, field, "path"); e != nil {
 		f := fieldPath(field, "path")
 		if v, ok := d.template(e.val, f); ok {
-			if !strings.HasPrefix(v, "/") {
-				d.errorf(e.val.pos, f, "must start with /, got %q", v)
+			if !strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "${") {
+				d.errorf(e.val.pos, f, "must start with / (or a variable holding a path), got %q", v)
 			}
 			r.Path = v
 		}
@@ -576,7 +576,7 @@ func (d *decoder) expect(n *node, field string) Expect {
 			d.errorf(e.val.pos, f, "want a mapping of JSONPath to matcher, got %s", e.val.describe())
 		}
 		for _, je := range e.val.entries {
-			jf := fieldPath(f, je.key)
+			jf := quotedPath(f, je.key)
 			p, err := jsonpath.Parse(je.key)
 			if err != nil {
 				d.errorf(je.keyPos, jf, "bad JSONPath: %v", err)
@@ -622,13 +622,18 @@ func (d *decoder) expect(n *node, field string) Expect {
 // take scalars only.
 func (d *decoder) matcher(n *node, field string, jsonOperand bool) (Matcher, bool) {
 	if n.kind != kindMap {
+		if jsonOperand && n.kind == kindSeq {
+			d.errorf(n.pos, field, "want a value or a matcher such as {equals: [...]}, got a list")
+			return Matcher{}, false
+		}
 		v, ok := d.operand(n, field, jsonOperand)
 		return Matcher{Op: Equals, Value: v}, ok
 	}
-	known := []string{"not"}
+	var known []string
 	for _, op := range ops {
 		known = append(known, string(op))
 	}
+	known = append(known, "not")
 	var mt Matcher
 	ok := true
 	var first *entry
@@ -674,7 +679,7 @@ func (d *decoder) matcher(n *node, field string, jsonOperand bool) (Matcher, boo
 		ok = ok && vok
 	}
 	if first == nil && ok {
-		d.errorf(n.pos, field, "matcher needs one of %s", strings.Join(known[1:], ", "))
+		d.errorf(n.pos, field, "matcher needs one of %s", strings.Join(known[:len(known)-1], ", "))
 		ok = false
 	}
 	return mt, ok
@@ -682,10 +687,6 @@ func (d *decoder) matcher(n *node, field string, jsonOperand bool) (Matcher, boo
 
 func (d *decoder) operand(n *node, field string, jsonOperand bool) (any, bool) {
 	if jsonOperand {
-		if n.kind == kindSeq {
-			d.errorf(n.pos, field, "want a value or a matcher such as {equals: [...]}, got a list")
-			return nil, false
-		}
 		return d.jsonValue(n, field)
 	}
 	s, ok := d.text(n, field)

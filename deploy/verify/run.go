@@ -387,6 +387,9 @@ func (r *runner) request(ctx context.Context, st *Step) (*http.Request, []byte, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("path: %w", err)
 	}
+	if !strings.HasPrefix(path, "/") {
+		return nil, nil, fmt.Errorf("path %q does not start with /", path)
+	}
 	u, err := url.Parse(r.base + path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("url: %w", err)

@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -141,8 +142,16 @@ func convert(n ast.Node) (*node, error) {
 		return &node{kind: kindScalar, pos: p, value: s}, nil
 	case *ast.IntegerNode:
 		switch v := n.Value.(type) {
-		case int64, uint64:
+		case int64:
 			return &node{kind: kindScalar, pos: p, value: v, raw: n.GetToken().Value}, nil
+		case uint64:
+			// goccy/go-yaml reads small positive integers as uint64;
+			// keep uint64 only for what int64 cannot hold.
+			var val any = v
+			if v <= math.MaxInt64 {
+				val = int64(v)
+			}
+			return &node{kind: kindScalar, pos: p, value: val, raw: n.GetToken().Value}, nil
 		}
 		return nil, &posError{p, fmt.Sprintf("unsupported integer %v", n.Value)}
 	case *ast.FloatNode:
@@ -236,6 +245,10 @@ func fieldPath(parent, key string) string {
 	}
 	return parent + "[" + strconv.Quote(key) + "]"
 }
+
+// quotedPath appends a key that is data rather than a field name (a
+// JSONPath, a header name), always in brackets: json["$.id"].
+func quotedPath(parent, key string) string { return parent + "[" + strconv.Quote(key) + "]" }
 
 func indexPath(parent string, i int) string { return parent + "[" + strconv.Itoa(i) + "]" }
 
