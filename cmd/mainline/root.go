@@ -29,6 +29,9 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newServeCmd(getenv),
+		newProjectCmd(getenv),
+		newStatusCmd(getenv),
+		newVerifyCmd(getenv),
 	)
 	return root
 }

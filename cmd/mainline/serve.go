@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 )
 
@@ -23,65 +21,77 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the controller and its HTTP server",
-		Long: `Run the controller and its HTTP server.
-
-Environment:
-  MAINLINE_ADDR           listen address (default 127.0.0.1:8080)`,
-		Args: cobra.NoArgs,
+		Short: "Run the controller, the webhook receiver and the HTTP server",
+		Long:  "Run the controller, the webhook receiver and the HTTP server.\n\n" + settingsHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("addr") && getenv("MAINLINE_ADDR") != "" {
-				addr = getenv("MAINLINE_ADDR")
+			s, err := loadSettings(getenv)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("addr") {
+				s.Addr = addr
 			}
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
-			return serve(cmd.Context(), logger, addr, cmd.OutOrStdout())
+			p, closeProviders, err := localProviders(cmd.Context(), &s, logger)
+			if err != nil {
+				return err
+			}
+			defer closeProviders()
+			srv, err := newServer(cmd.Context(), s, logger, p)
+			if err != nil {
+				return err
+			}
+			defer srv.close()
+			return serveHTTP(cmd.Context(), logger, s.Addr, srv, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (env MAINLINE_ADDR)")
 	return cmd
 }
 
-// serve runs the HTTP server until ctx is done, then shuts down within
-// shutdownTimeout.
-func serve(ctx context.Context, logger *slog.Logger, addr string, out interface{ Write([]byte) (int, error) }) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-
+// serveHTTP runs the HTTP server and the controller until ctx is done, then
+// shuts both down within shutdownTimeout.
+func serveHTTP(ctx context.Context, logger *slog.Logger, addr string, srv *server, out io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           mux,
+	hs := &http.Server{
+		Handler:           srv.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 	}
 	logger.Info("serving", "addr", ln.Addr().String())
 	fmt.Fprintf(out, "mainline listening on http://%s\n", ln.Addr())
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(ln) }()
+	ctrlDone := make(chan error, 1)
+	go func() { ctrlDone <- srv.run(ctx) }()
+
 	select {
 	case err := <-errc:
 		return err
+	case err := <-ctrlDone:
+		if err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	return nil
+	select {
+	case err := <-ctrlDone:
+		return err
+	case <-sctx.Done():
+		return errors.New("shutdown: controller did not stop in time")
+	}
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mainline-cd/mainline/controller"
+	"github.com/mainline-cd/mainline/controller/store"
+	"github.com/mainline-cd/mainline/providers"
+	"github.com/mainline-cd/mainline/providers/gitlocal"
+	"github.com/mainline-cd/mainline/webhooks"
+)
+
+// server is a wired Mainline: store, controller, webhook receiver and HTTP
+// routes. newServer builds it; run starts the controller; close releases
+// what newServer opened.
+type server struct {
+	settings   settings
+	logger     *slog.Logger
+	store      store.Store
+	controller *controller.Controller
+	webhooks   *webhooks.Handler
+	handler    http.Handler
+	closers    []func() error
+}
+
+// newServer wires everything the settings describe. p supplies the
+// builder, registry and cluster; the SCM is opened per project here.
+func newServer(ctx context.Context, s settings, logger *slog.Logger, p controller.Providers) (*server, error) {
+	st, err := openStore(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	srv := &server{settings: s, logger: logger, store: st}
+	srv.closers = append(srv.closers, st.Close)
+
+	p.SCM = func(ctx context.Context, proj store.Project) (providers.SCM, error) {
+		return openSCM(proj, s, logger, srv.wakeOnRefUpdate)
+	}
+	srv.controller = &controller.Controller{
+		Store:         st,
+		Providers:     p,
+		ImageRegistry: s.Registry,
+		Logger:        logger,
+		Resync:        s.Resync,
+		DashboardURL:  s.PublicURL,
+	}
+	secrets := make([][]byte, 0, len(s.WebhookSecrets))
+	for _, sec := range s.WebhookSecrets {
+		secrets = append(secrets, []byte(sec))
+	}
+	srv.webhooks = &webhooks.Handler{Secrets: secrets, Store: st, Waker: srv.controller, Logger: logger}
+	srv.handler = srv.routes()
+	return srv, nil
+}
+
+// openSCM opens the repository a project watches.
+func openSCM(p store.Project, s settings, logger *slog.Logger, onRef func(string) func(context.Context, gitlocal.RefUpdate)) (providers.SCM, error) {
+	switch p.SCM {
+	case "git":
+		return gitlocal.Open(p.Location, gitlocal.WithLogger(logger), gitlocal.OnRefUpdate(onRef(p.Name)))
+	case "github":
+		return nil, fmt.Errorf("project %s: GitHub repositories are not wired into serve yet", p.Name)
+	}
+	return nil, fmt.Errorf("project %s: unknown SCM %q", p.Name, p.SCM)
+}
+
+// wakeOnRefUpdate returns a callback that wakes a local project when
+// Mainline itself moves one of its refs (a merged pull request), since
+// git update-ref runs no hooks.
+func (srv *server) wakeOnRefUpdate(name string) func(context.Context, gitlocal.RefUpdate) {
+	return func(ctx context.Context, _ gitlocal.RefUpdate) {
+		if _, err := srv.controller.WakeRepository(ctx, name); err != nil {
+			srv.logger.Warn("wake after ref update", "project", name, "err", err)
+		}
+	}
+}
+
+func (srv *server) routes() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mainline_queue_depth",
+		Help: "Projects waiting for a reconcile worker.",
+	}, func() float64 { return float64(srv.controller.QueueDepth()) }))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := srv.store.Ping(r.Context()); err != nil {
+			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok\nqueue_depth %d\n", srv.controller.QueueDepth())
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST /webhooks/github", srv.webhooks)
+	return mux
+}
+
+// run processes deliveries a crash left unprocessed, then runs the
+// controller until ctx is done.
+func (srv *server) run(ctx context.Context) error {
+	pending, err := srv.store.PendingDeliveries(ctx, 1000)
+	if err != nil {
+		return fmt.Errorf("pending deliveries: %w", err)
+	}
+	for _, d := range pending {
+		if err := srv.webhooks.Process(ctx, d); err != nil {
+			srv.logger.Warn("reprocess delivery", "delivery", d.ID, "err", err)
+		}
+	}
+	return srv.controller.Run(ctx)
+}
+
+func (srv *server) close() error {
+	var errs []error
+	for i := len(srv.closers) - 1; i >= 0; i-- {
+		errs = append(errs, srv.closers[i]())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// settings is the server configuration, read only here, from MAINLINE_*
+// environment variables (12-factor); flags override them where a command
+// has one.
+type settings struct {
+	Addr           string        // MAINLINE_ADDR: HTTP listen address
+	DataDir        string        // MAINLINE_DATA_DIR: where SQLite and local state live
+	DatabaseURL    string        // MAINLINE_DATABASE_URL: sqlite:///path or postgres://…
+	WebhookSecrets []string      // MAINLINE_WEBHOOK_SECRET, MAINLINE_WEBHOOK_SECRET_PREVIOUS
+	GitHubToken    string        // MAINLINE_GITHUB_TOKEN
+	GitHubURL      string        // MAINLINE_GITHUB_URL: API base for GitHub Enterprise
+	Registry       string        // MAINLINE_REGISTRY: host[:port][/prefix] images are pushed to
+	RegistryAddr   string        // MAINLINE_REGISTRY_ADDR: where the local registry listens when MAINLINE_REGISTRY is empty
+	Resync         time.Duration // MAINLINE_RESYNC: how often every project is reconciled
+	PublicURL      string        // MAINLINE_PUBLIC_URL: the dashboard's URL, for links
+}
+
+// settingsHelp documents the variables for `serve --help`.
+const settingsHelp = `Environment:
+  MAINLINE_ADDR                     listen address (default 127.0.0.1:8080)
+  MAINLINE_DATA_DIR                 data directory (default ./mainline-data)
+  MAINLINE_DATABASE_URL             sqlite:///path/file.db or postgres://user@host/db
+                                    (default sqlite under the data directory)
+  MAINLINE_WEBHOOK_SECRET           secret GitHub signs webhooks with
+  MAINLINE_WEBHOOK_SECRET_PREVIOUS  a second valid secret while rotating
+  MAINLINE_GITHUB_TOKEN             token for the GitHub API
+  MAINLINE_GITHUB_URL               GitHub API base URL (GitHub Enterprise)
+  MAINLINE_REGISTRY                 registry images are pushed to, host[:port][/prefix]
+                                    (default: a registry Mainline serves on loopback)
+  MAINLINE_REGISTRY_ADDR            listen address of that local registry (default 127.0.0.1:5005)
+  MAINLINE_RESYNC                   how often every project is reconciled (default 1m)
+  MAINLINE_PUBLIC_URL               the dashboard's public URL, for links`
+
+func loadSettings(getenv func(string) string) (settings, error) {
+	s := settings{
+		Addr:         or(getenv("MAINLINE_ADDR"), "127.0.0.1:8080"),
+		DataDir:      or(getenv("MAINLINE_DATA_DIR"), "mainline-data"),
+		DatabaseURL:  getenv("MAINLINE_DATABASE_URL"),
+		GitHubToken:  getenv("MAINLINE_GITHUB_TOKEN"),
+		GitHubURL:    getenv("MAINLINE_GITHUB_URL"),
+		Registry:     getenv("MAINLINE_REGISTRY"),
+		RegistryAddr: or(getenv("MAINLINE_REGISTRY_ADDR"), "127.0.0.1:5005"),
+		Resync:       time.Minute,
+		PublicURL:    getenv("MAINLINE_PUBLIC_URL"),
+	}
+	for _, k := range []string{"MAINLINE_WEBHOOK_SECRET", "MAINLINE_WEBHOOK_SECRET_PREVIOUS"} {
+		if v := getenv(k); v != "" {
+			s.WebhookSecrets = append(s.WebhookSecrets, v)
+		}
+	}
+	if v := getenv("MAINLINE_RESYNC"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("MAINLINE_RESYNC: want a positive duration like 1m, got %q", v)
+		}
+		s.Resync = d
+	}
+	abs, err := filepath.Abs(s.DataDir)
+	if err != nil {
+		return s, fmt.Errorf("MAINLINE_DATA_DIR: %w", err)
+	}
+	s.DataDir = abs
+	if s.DatabaseURL == "" {
+		s.DatabaseURL = "sqlite://" + filepath.Join(s.DataDir, "mainline.db")
+	}
+	if !strings.HasPrefix(s.DatabaseURL, "sqlite:") && !strings.HasPrefix(s.DatabaseURL, "postgres") {
+		return s, fmt.Errorf("MAINLINE_DATABASE_URL: want sqlite:///path or postgres://…")
+	}
+	return s, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,212 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/mainline-cd/mainline/controller/store"
+	"github.com/mainline-cd/mainline/deploy"
+	"github.com/mainline-cd/mainline/deploy/verify"
+	"github.com/mainline-cd/mainline/providers"
+)
+
+// Verification run triggers and statuses, as stored.
+const (
+	TriggerRollout  = "rollout"
+	TriggerSchedule = "schedule"
+
+	RunRunning = "running"
+	RunPassed  = "passed"
+	RunFailed  = "failed"
+	RunError   = "error"
+	RunSkipped = "skipped" // no suite configured: the rollout counts as good
+)
+
+// verify runs the project's verification suite once against production
+// after each completed rollout. Ready means the running version passed
+// (or there is no suite), or it failed and the rollback or alert has been
+// made; the version is not verified twice.
+func (r *run) verify(ctx context.Context) (Outcome, error) {
+	c, p := r.c, r.project
+	if len(r.cfg.Builds) == 0 {
+		return ready(), nil
+	}
+	first := r.cfg.Builds[0]
+	d, err := c.Store.Desired(ctx, p.ID, first.Name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (d.Version == "" || d.Instances == 0)) {
+		return ready(), nil
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("load desired state: %w", err)
+	}
+	runs, err := c.Store.VerifyRuns(ctx, p.ID, 50)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("list verification runs: %w", err)
+	}
+	errorsSoFar := 0
+	for _, vr := range runs {
+		if vr.Version != d.Version || vr.Trigger != TriggerRollout {
+			continue
+		}
+		if vr.Status == RunError {
+			errorsSoFar++
+			continue
+		}
+		if vr.Status != RunRunning {
+			return ready(), nil // this rollout was verified, or acted upon
+		}
+	}
+	now := c.Clock.Now().UTC()
+	if r.cfg.Verify == "" {
+		_, err := c.Store.AddVerifyRun(ctx, store.VerifyRun{ProjectID: p.ID, Version: d.Version, Trigger: TriggerRollout,
+			Status: RunSkipped, Summary: "no verification suite configured", StartedAt: now, FinishedAt: now})
+		if err != nil {
+			return Outcome{}, fmt.Errorf("record verification: %w", err)
+		}
+		r.notify(ctx, "deploy_finished", d.Version, fmt.Sprintf("%s %s is live (no verification suite)", p.Name, d.Version))
+		return ready(), c.event(ctx, p, "rollout_completed", "%s is live; no verification suite configured", d.Version)
+	}
+	suite, err := r.loadSuite(ctx, d.Version)
+	if err != nil {
+		return Outcome{}, err
+	}
+	report, vr, err := r.runSuite(ctx, suite, d.Version, first.Name, TriggerRollout)
+	if err != nil {
+		return Outcome{}, err
+	}
+	switch report.Outcome {
+	case verify.Passed:
+		r.setCommitStatus(ctx, "mainline/verify", providers.StateSuccess, vr.Summary)
+		r.notify(ctx, "deploy_finished", d.Version, fmt.Sprintf("%s %s is live and verified", p.Name, d.Version))
+		return ready(), c.event(ctx, p, "verified", "%s verified: %s", d.Version, vr.Summary)
+	case verify.Error:
+		if errorsSoFar+1 < max(suite.ErrorBudget, 1) {
+			return waiting(5*1e9, "verification of %s could not measure (%d/%d): %s", d.Version, errorsSoFar+1, suite.ErrorBudget, vr.Summary), nil
+		}
+	}
+	return ready(), r.verificationFailed(ctx, suite, d.Version, vr.Summary)
+}
+
+// verificationFailed acts on a failed verification as the suite says:
+// roll back, or alert and keep the version.
+func (r *run) verificationFailed(ctx context.Context, suite *verify.Suite, version, summary string) error {
+	r.setCommitStatus(ctx, "mainline/verify", providers.StateFailure, summary)
+	r.notify(ctx, "verify_failed", version, fmt.Sprintf("%s %s failed verification: %s", r.project.Name, version, summary))
+	if suite.OnFailure == verify.Alert {
+		return r.c.event(ctx, r.project, "verify_failed", "%s failed verification (on_failure: alert, kept): %s", version, summary)
+	}
+	if err := r.rollback(ctx, version, "failed verification: "+summary); err != nil {
+		return err
+	}
+	r.notify(ctx, "rolled_back", version, fmt.Sprintf("%s %s rolled back: %s", r.project.Name, version, summary))
+	return nil
+}
+
+// loadSuite reads and parses the suite file at the version's tag. A suite
+// that does not parse stalls the project: no retry can fix it.
+func (r *run) loadSuite(ctx context.Context, version string) (*verify.Suite, error) {
+	data, err := r.scm.ReadFile(ctx, version, r.cfg.Verify)
+	if errors.Is(err, providers.ErrNotFound) {
+		return nil, stalled("verification suite %s not found at %s", r.cfg.Verify, version)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", r.cfg.Verify, version, err)
+	}
+	suite, err := verify.Parse(r.cfg.Verify, data)
+	if err != nil {
+		return nil, stalled("invalid verification suite at %s: %v", version, err)
+	}
+	return suite, nil
+}
+
+// runSuite runs suite against the build's production endpoint and stores
+// the run with its report.
+func (r *run) runSuite(ctx context.Context, suite *verify.Suite, version, build, trigger string) (*verify.Report, store.VerifyRun, error) {
+	c, p := r.c, r.project
+	endpoint, err := c.Providers.Cluster.Endpoint(ctx, p.Name, build)
+	if err != nil {
+		return nil, store.VerifyRun{}, fmt.Errorf("endpoint of %s: %w", build, err)
+	}
+	vr, err := c.Store.AddVerifyRun(ctx, store.VerifyRun{ProjectID: p.ID, Version: version, Trigger: trigger,
+		Status: RunRunning, StartedAt: c.Clock.Now().UTC()})
+	if err != nil {
+		return nil, vr, fmt.Errorf("record verification: %w", err)
+	}
+	report := verify.Run(ctx, c.HTTPClient, suite, verify.RunOptions{
+		Vars:   map[string]string{"SERVICE_URL": endpoint, "VERSION": version},
+		Getenv: c.Getenv,
+		RunID:  runID(),
+		Logger: r.log.With("version", version, "stage", "verify"),
+	})
+	vr.Status = string(report.Outcome)
+	vr.Summary = summarize(report)
+	vr.FinishedAt = c.Clock.Now().UTC()
+	if vr.Report, err = json.Marshal(report); err != nil {
+		return nil, vr, fmt.Errorf("encode verification report: %w", err)
+	}
+	if err := c.Store.UpdateVerifyRun(ctx, vr); err != nil {
+		return nil, vr, fmt.Errorf("record verification: %w", err)
+	}
+	return report, vr, nil
+}
+
+// summarize says in one line how a run went: for a failure, the step and
+// the assertion, e.g. "step 'create order' failed: $.status = "error",
+// want "open"".
+func summarize(rep *verify.Report) string {
+	step, a, failed := rep.Failure()
+	switch {
+	case !failed:
+		return fmt.Sprintf("%d steps passed", len(rep.Steps))
+	case a.What != "":
+		return fmt.Sprintf("step '%s' %s: %s = %s, want %s", step, a.Outcome, a.What, a.Got, a.Expected)
+	case rep.Error != "":
+		return fmt.Sprintf("step '%s' %s: %s", step, rep.Outcome, rep.Error)
+	}
+	for _, s := range rep.Steps {
+		if s.Name == step && s.Error != "" {
+			return fmt.Sprintf("step '%s' %s: %s", step, s.Outcome, s.Error)
+		}
+	}
+	return fmt.Sprintf("step '%s' %s", step, rep.Outcome)
+}
+
+func runID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// notify tells the configured notifier; a failure to notify is logged and
+// never holds up a deploy.
+func (r *run) notify(ctx context.Context, kind, version, msg string) {
+	n := r.c.Providers.Notifier
+	if n == nil {
+		return
+	}
+	err := n.Notify(ctx, providers.Notification{Project: r.project.Name, Kind: kind, Version: version,
+		Message: msg, URL: r.c.DashboardURL, At: r.c.Clock.Now().UTC()})
+	if err != nil {
+		r.log.Warn("notify", "kind", kind, "version", version, "err", err)
+	}
+}
+
+// goodHistory lists the versions that completed a rollout and passed
+// verification (or had no suite), for choosing where to roll back to.
+func (r *run) goodHistory(ctx context.Context) ([]deploy.Release, error) {
+	runs, err := r.c.Store.VerifyRuns(ctx, r.project.ID, 500)
+	if err != nil {
+		return nil, fmt.Errorf("list verification runs: %w", err)
+	}
+	var out []deploy.Release
+	for _, vr := range runs {
+		if vr.Status == RunPassed || vr.Status == RunSkipped {
+			out = append(out, deploy.Release{Version: vr.Version, At: vr.FinishedAt})
+		}
+	}
+	return out, nil
+}
