@@ -71,7 +71,7 @@ type Controller struct {
 	q        *queue
 
 	mu       sync.Mutex
-	failures map[int64]int          // consecutive errors per project, for back-off
+	failures map[int64]int           // consecutive errors per project, for back-off
 	status   map[int64]ProjectStatus // what each project is doing, for the dashboard
 }
 

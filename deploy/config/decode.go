@@ -30,7 +30,7 @@ func (d *decoder) config(root ast.Node) *Config {
 	if _, isNull := root.(*ast.NullNode); root == nil || isNull {
 		return cfg // an empty file: every default
 	}
-	f, ok := d.fields(d.unwrap(root, ""), "", "branch", "builds", "verify", "dependencies")
+	f, ok := d.fields(root, "", "branch", "builds", "verify", "dependencies")
 	if !ok {
 		return cfg
 	}
@@ -105,7 +105,7 @@ func (d *decoder) build(n ast.Node, field string) Build {
 		d.names = append(d.names, nameN)
 		d.depends = append(d.depends, deps)
 	}()
-	f, ok := d.fields(d.unwrap(n, field), field,
+	f, ok := d.fields(n, field,
 		"name", "dockerfile", "context", "build", "image", "instances", "port",
 		"health", "rollout", "depends_on", "env")
 	if !ok {
@@ -194,7 +194,7 @@ func (d *decoder) image(p pair, s string) (string, bool) {
 
 func (d *decoder) buildStep(p pair) BuildStep {
 	var st BuildStep
-	f, ok := d.fields(d.unwrap(p.value, p.field), p.field, "command", "timeout")
+	f, ok := d.fields(p.value, p.field, "command", "timeout")
 	if !ok {
 		return st
 	}
@@ -220,7 +220,7 @@ func (d *decoder) health(p pair) Health {
 	if p.keyN == nil {
 		return h
 	}
-	f, ok := d.fields(d.unwrap(p.value, p.field), p.field, "path", "timeout", "interval", "threshold")
+	f, ok := d.fields(p.value, p.field, "path", "timeout", "interval", "threshold")
 	if !ok {
 		return h
 	}
@@ -253,7 +253,7 @@ func (d *decoder) rollout(p pair) Rollout {
 	if p.keyN == nil {
 		return r
 	}
-	f, ok := d.fields(d.unwrap(p.value, p.field), p.field, "max_surge", "max_unavailable")
+	f, ok := d.fields(p.value, p.field, "max_surge", "max_unavailable")
 	if !ok {
 		return r
 	}
@@ -273,7 +273,7 @@ func (d *decoder) rollout(p pair) Rollout {
 }
 
 func (d *decoder) env(p pair) map[string]string {
-	ps, ok := d.pairs(d.unwrap(p.value, p.field), p.field)
+	ps, ok := d.pairs(p.value, p.field)
 	if !ok || len(ps) == 0 {
 		return nil
 	}
@@ -311,15 +311,15 @@ func (d *decoder) dependencies(n ast.Node, field string) Dependencies {
 	if n == nil {
 		return deps
 	}
-	f, ok := d.fields(d.unwrap(n, field), field,
+	f, ok := d.fields(n, field,
 		"schedule", "timezone", "automerge", "ignore", "updates", "min_release_age", "group")
 	if !ok {
 		return deps
 	}
 	if p, ok := f["schedule"]; ok {
 		if s, ok := d.str(p); ok {
-			if err := checkCron(s); err != nil {
-				d.errorf(p.value, p.field, "must be a 5-field cron expression (minute hour day-of-month month day-of-week): %v", err)
+			if problem := checkCron(s); problem != "" {
+				d.errorf(p.value, p.field, "%s", problem)
 			} else {
 				deps.Schedule = s
 			}
@@ -372,23 +372,25 @@ func (d *decoder) dependencies(n ast.Node, field string) Dependencies {
 }
 
 // checkCron parses a schedule with the parser gocron uses, so what passes
-// here runs there. Time zones go in their own field, not a TZ= prefix.
-func checkCron(s string) (err error) {
+// here runs there. It returns what is wrong, or "".
+func checkCron(s string) (problem string) {
 	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
-		return fmt.Errorf("put the time zone in dependencies.timezone, not in the schedule")
+		return "must not start with a time zone; put it in dependencies.timezone"
 	}
-	if n := len(strings.Fields(s)); n != 5 {
-		return fmt.Errorf("got %d fields", n)
+	if len(strings.Fields(s)) != 5 {
+		return "must be a 5-field cron expression (minute hour day-of-month month day-of-week), got " + quote(s)
 	}
 	// The cron parser is third-party code reading untrusted input; a panic
 	// in it must not take the controller down.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse %s", quote(s))
+			problem = "not a valid cron expression: " + quote(s)
 		}
 	}()
-	_, err = cronParser.Parse(s)
-	return err
+	if _, err := cronParser.Parse(s); err != nil {
+		return "not a valid cron expression: " + clip(err.Error())
+	}
+	return ""
 }
 
 // parseDuration is time.ParseDuration plus whole days ("7d"), and refuses
@@ -396,7 +398,7 @@ func checkCron(s string) (err error) {
 func parseDuration(s string) (Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 || n > 3650 || strings.HasPrefix(days, "+") {
+		if err != nil || n < -3650 || n > 3650 || strings.HasPrefix(days, "+") {
 			return 0, fmt.Errorf("bad day count %q", days)
 		}
 		return Duration(time.Duration(n) * 24 * time.Hour), nil

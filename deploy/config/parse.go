@@ -323,7 +323,12 @@ type pair struct {
 // strings and keys given twice. ok is false when n is not a mapping.
 func (d *decoder) pairs(n ast.Node, field string) (ps []pair, ok bool) {
 	var values []*ast.MappingValueNode
-	switch v := n.(type) {
+	switch v := d.unwrap(n, field).(type) {
+	case nil:
+		if n == nil {
+			d.errorf(n, field, "must be a mapping, got null")
+		}
+		return nil, false
 	case *ast.MappingNode:
 		values = v.Values
 	case *ast.MappingValueNode:

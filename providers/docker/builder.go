@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
@@ -375,6 +376,12 @@ func (b *Builder) imageBuild(ctx context.Context, dir string, spec providers.Bui
 		Version: build.BuilderV1,
 	})
 	if err != nil {
+		// The engine refuses a Dockerfile it cannot parse before building.
+		if cerrdefs.IsInvalidArgument(err) || cerrdefs.IsNotFound(err) {
+			msg := strings.TrimPrefix(err.Error(), "Error response from daemon: ")
+			fmt.Fprintln(log, msg)
+			return &BuildError{Phase: "build", Reason: oneLine(msg), Err: err}
+		}
 		return fmt.Errorf("docker build: %w", err)
 	}
 	defer resp.Body.Close()

@@ -37,7 +37,7 @@ type ECRAuth struct {
 }
 
 // NewECRAuth returns an ECRAuth that calls client and uses clock to decide
-// when a token has expired.
+// when a token has expired; a nil clock is the system clock.
 func NewECRAuth(client ECRClient, clock Clock) *ECRAuth {
 	return &ECRAuth{client: client, clock: clock}
 }
@@ -47,7 +47,7 @@ func NewECRAuth(client ECRClient, clock Clock) *ECRAuth {
 func (a *ECRAuth) Credentials(ctx context.Context, host string) (Credentials, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := a.clock.Now()
+	now := now(a.clock)
 	if a.host == "" || !now.Before(a.expires.Add(-ecrRefreshMargin)) {
 		if err := a.refresh(ctx, now); err != nil {
 			return Credentials{}, err

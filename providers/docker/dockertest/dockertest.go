@@ -134,7 +134,9 @@ type SampleOptions struct {
 // The service listens on SamplePort, answers "/" with its version (body and
 // SampleVersionHeader), sleeps first when asked ("/?sleep=1s"), answers
 // SampleHealthPath with 200 or 503, and on SIGTERM stops taking new
-// connections and finishes in-flight requests before exiting. Its binary is
+// connections and finishes in-flight requests before exiting (with the
+// container environment SAMPLE_EXIT_ON_TERM=true it exits at once
+// instead, dropping them). Its binary is
 // compiled here with CGO_ENABLED=0, so no image is pulled.
 func SampleImage(t testing.TB, cli *client.Client, opts SampleOptions) string {
 	t.Helper()

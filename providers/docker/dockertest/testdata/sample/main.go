@@ -1,7 +1,9 @@
 // Command sample is the tiny HTTP service the Docker tests run in a FROM
 // scratch image. It answers "/" with its version, "/healthz" with 200 or 503
 // as SAMPLE_HEALTHY says, sleeps when asked (?sleep=1s) and shuts down
-// gracefully on SIGTERM, finishing in-flight requests.
+// gracefully on SIGTERM, finishing in-flight requests — unless
+// SAMPLE_EXIT_ON_TERM=true, when it exits at once, dropping them (tests use
+// that to show that a proxy drained the instance before stopping it).
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 func main() {
 	version := os.Getenv("SAMPLE_VERSION")
 	healthy := os.Getenv("SAMPLE_HEALTHY") != "false"
+	exitOnTerm := os.Getenv("SAMPLE_EXIT_ON_TERM") == "true"
 	addr := ":" + envOr("PORT", "8080")
 
 	mux := http.NewServeMux()
@@ -49,6 +52,10 @@ func main() {
 	go func() {
 		defer close(done)
 		<-ctx.Done()
+		if exitOnTerm {
+			log.Printf("sample %s: SIGTERM, exiting at once", version)
+			os.Exit(0)
+		}
 		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(shutdown); err != nil {
