@@ -27,6 +27,7 @@ const (
 	MaxFileSize = 256 << 10 // bytes
 	MaxDepth    = 32        // nested mappings and lists
 	MaxTokens   = 10000     // YAML tokens (scalars, indicators, brackets)
+	MaxErrors   = 50        // errors reported before "too many errors"
 )
 
 // Defaults filled in by Parse for fields the file leaves out.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
@@ -31,6 +32,9 @@ func Parse(filename string, data []byte) (*Config, error) {
 		slices.SortStableFunc(d.errs, func(a, b Error) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 		})
+		if len(d.errs) > MaxErrors {
+			d.errs = append(d.errs[:MaxErrors], Error{File: filename, Msg: "too many errors"})
+		}
 		return nil, d.errs
 	}
 	return cfg, nil
@@ -386,7 +390,14 @@ func (d *decoder) fields(n ast.Node, field string, known ...string) (map[string]
 
 // suggest returns the known key closest to a misspelt one, or "".
 func suggest(key string, known []string) string {
-	norm := func(s string) string { return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s)) }
+	norm := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '_' || r == '-' {
+				return -1
+			}
+			return unicode.ToLower(r)
+		}, s)
+	}
 	best, bestDist := "", 3
 	for _, k := range known {
 		if norm(k) == norm(key) {
