@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/mainline-cd/mainline/controller/store"
+	"github.com/mainline-cd/mainline/controller/store/storetest"
 	"github.com/mainline-cd/mainline/webhooks"
 )
 
@@ -309,7 +310,10 @@ func TestHandlerNoStore(t *testing.T) {
 // A redelivery (same X-GitHub-Delivery) is acknowledged and not processed
 // again, whatever its body.
 func TestHandlerDuplicateDelivery(t *testing.T) {
-	st := openSQLite(t)
+	storetest.Each(t, testDuplicateDelivery)
+}
+
+func testDuplicateDelivery(t *testing.T, st store.Store) {
 	h, waker := newHandler(st)
 	push := readFixture(t, branchPush)
 	tests := []struct {
@@ -339,7 +343,10 @@ func TestHandlerDuplicateDelivery(t *testing.T) {
 // 200 concurrent deliveries of one id over real HTTP: one is processed,
 // the others are acknowledged as duplicates.
 func TestHandlerConcurrentDuplicates(t *testing.T) {
-	st := openSQLite(t)
+	storetest.Each(t, testConcurrentDuplicates)
+}
+
+func testConcurrentDuplicates(t *testing.T, st store.Store) {
 	h, waker := newHandler(st)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

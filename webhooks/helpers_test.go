@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mainline-cd/mainline/controller/store"
+	"github.com/mainline-cd/mainline/controller/store/storetest"
 	"github.com/mainline-cd/mainline/webhooks"
 )
 
@@ -65,13 +65,7 @@ func (w *recordingWaker) Calls() []string {
 // openSQLite returns a fresh SQLite store in a temporary directory.
 func openSQLite(t testing.TB) store.Store {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "mainline.db"))
-	if err != nil {
-		t.Fatalf("open sqlite store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.SQLite(t)
 }
 
 // newHandler returns a Handler over st accepting oldSecret and newSecret,
