@@ -32,6 +32,7 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		newProjectCmd(getenv),
 		newStatusCmd(getenv),
 		newVerifyCmd(getenv),
+		newConfigCmd(),
 	)
 	return root
 }

@@ -269,7 +269,7 @@ builds: []
 	{"builds is a mapping", `builds:
   name: api
 `, `.mainline.yaml:2:3: builds: must be a list, got a mapping`},
-	{"file over the size limit", "# " + strings.Repeat("x", 256<<10) + "\n", `.mainline.yaml: file is 262147 bytes, more than the limit of 262144`},
+	{"file over the size limit", "# " + strings.Repeat("x", 256<<10) + "\n", `.mainline.yaml: file is larger than the limit of 262144 bytes`},
 	{"too many tokens", "builds: [" + strings.Repeat("{}, ", 3400) + "]\n", `.mainline.yaml:1:13339: file has more than 10000 YAML tokens`},
 	{"invalid UTF-8", "builds: []\nbranch: ma\xffin\n", `.mainline.yaml:2:11: file is not valid UTF-8`},
 	{"many errors at once", `branch: main

@@ -47,7 +47,7 @@ func parseYAML(file string, data []byte) (ast.Node, error) {
 		return Errors{{File: file, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)}}
 	}
 	if len(data) > MaxFileSize {
-		return nil, fail(0, 0, "file is %d bytes, more than the limit of %d", len(data), MaxFileSize)
+		return nil, fail(0, 0, "file is larger than the limit of %d bytes", MaxFileSize)
 	}
 	if !utf8.Valid(data) {
 		line, col := invalidUTF8(data)
