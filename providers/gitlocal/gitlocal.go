@@ -128,7 +128,9 @@ func (r *Repo) GitDir() string { return r.gitDir }
 
 // env returns the environment for a git command: the process environment
 // without any GIT_* variable that could point git at another repository or
-// index, plus a fixed identity and no prompts.
+// index, plus a fixed identity and no prompts. (Commands that could sign
+// also get --no-sign/--no-gpg-sign: a user's signing config must neither
+// lend Mainline their key nor block on a passphrase prompt.)
 func (r *Repo) env(extra []string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -347,7 +349,7 @@ func (r *Repo) CreateTag(ctx context.Context, name, sha, message string) error {
 		message = name
 	}
 	_, err = r.run(ctx, nil, strings.NewReader(message),
-		"-c", refLockTimeout, "tag", "-a", "--cleanup=verbatim", "-F", "-", "--", name, commit)
+		"-c", refLockTimeout, "tag", "-a", "--no-sign", "--cleanup=verbatim", "-F", "-", "--", name, commit)
 	if err != nil {
 		if exists, _ := r.refExists(ctx, "refs/tags/"+name); exists {
 			return fmt.Errorf("create tag %s: %w", name, providers.ErrExists)

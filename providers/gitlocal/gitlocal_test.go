@@ -252,12 +252,22 @@ func TestOnRefUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := repo.CreateTag(ctx, "0.0.1", merged, "release"); err != nil {
+		t.Fatal(err)
+	}
 	want := []gitlocal.RefUpdate{
 		{Ref: "refs/heads/deps", Old: "", New: head},
 		{Ref: "refs/heads/main", Old: base, New: merged},
+		{Ref: "refs/tags/0.0.1", New: merged},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("ref updates = %+v, want %+v", got, want)
+	}
+	if typ := git(t, bare, "cat-file", "-t", "refs/tags/0.0.1"); typ != "tag" {
+		t.Errorf("tag 0.0.1 is a %s object, want an annotated tag", typ)
+	}
+	if tagger := git(t, bare, "for-each-ref", "--format=%(taggername) %(taggeremail)", "refs/tags/0.0.1"); tagger != "Mainline <mainline@localhost>" {
+		t.Errorf("tagger = %q, want Mainline <mainline@localhost>", tagger)
 	}
 	msg := git(t, bare, "log", "-1", "--format=%s%n%an <%ae>", "main")
 	if msg != "Upgrade (#1)\nMainline <mainline@localhost>" {

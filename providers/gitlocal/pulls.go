@@ -56,7 +56,7 @@ func (r *Repo) CommitFiles(ctx context.Context, branch, base, message string, fi
 	if err != nil {
 		return "", fmt.Errorf("commit files on %s: %w", branch, err)
 	}
-	commit, err := r.line(ctx, nil, strings.NewReader(message), "commit-tree", tree, "-p", baseSHA, "-F", "-")
+	commit, err := r.line(ctx, nil, strings.NewReader(message), "commit-tree", "--no-gpg-sign", tree, "-p", baseSHA, "-F", "-")
 	if err != nil {
 		return "", fmt.Errorf("commit files on %s: %w", branch, err)
 	}
@@ -256,7 +256,7 @@ func (r *Repo) MergePullRequest(ctx context.Context, number int, sha, message st
 		if message != "" {
 			msg += "\n\n" + message
 		}
-		commit, err := r.line(ctx, nil, strings.NewReader(msg), "commit-tree", tree, "-p", base, "-F", "-")
+		commit, err := r.line(ctx, nil, strings.NewReader(msg), "commit-tree", "--no-gpg-sign", tree, "-p", base, "-F", "-")
 		if err != nil {
 			return fmt.Errorf("merge pull request %d: %w", number, err)
 		}

@@ -69,7 +69,8 @@ type DeploymentStatus struct {
 func (r *Repo) recordDir() string { return filepath.Join(r.commonDir, "mainline") }
 
 // withRecord runs fn with the record loaded under the lock, then writes it
-// back atomically if fn returned nil and write is true.
+// back atomically if fn returned nil and write is true. Waiting for the file
+// lock does not watch ctx; holders keep it for a few git commands at most.
 func (r *Repo) withRecord(ctx context.Context, write bool, fn func(*record) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
