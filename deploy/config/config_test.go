@@ -106,29 +106,32 @@ func TestParseGood(t *testing.T) {
 	}
 	defaultHealth := config.Health{Path: "/healthz", Timeout: config.Duration(2 * time.Second), Interval: config.Duration(time.Second), Threshold: 2}
 	defaultRollout := config.Rollout{MaxSurge: 1, MaxUnavailable: 0}
+	designWant := &config.Config{
+		Branch: "main",
+		Builds: []config.Build{
+			{
+				Name: "api", Dockerfile: "Dockerfile", Context: ".", Instances: 2, Port: 8080,
+				Health:  config.Health{Path: "/_internal_/healthcheck", Timeout: config.Duration(2 * time.Second), Interval: config.Duration(time.Second), Threshold: 2},
+				Rollout: config.Rollout{MaxSurge: 1, MaxUnavailable: 0},
+			},
+			{
+				Name: "www", Dockerfile: "www/Dockerfile", Context: ".", Instances: 1, Port: 8080,
+				Health: defaultHealth, Rollout: defaultRollout, DependsOn: []string{"api"},
+			},
+		},
+		Verify: ".mainline/verify.yaml",
+		Dependencies: config.Dependencies{
+			Schedule: "0 9 * * 1-5", Timezone: "UTC", Automerge: true, Updates: []string{"patch", "minor"},
+		},
+	}
 	tests := []struct {
 		name string
 		src  string
 		want *config.Config
 	}{
-		{"design example", design, &config.Config{
-			Branch: "main",
-			Builds: []config.Build{
-				{
-					Name: "api", Dockerfile: "Dockerfile", Context: ".", Instances: 2, Port: 8080,
-					Health:  config.Health{Path: "/_internal_/healthcheck", Timeout: config.Duration(2 * time.Second), Interval: config.Duration(time.Second), Threshold: 2},
-					Rollout: config.Rollout{MaxSurge: 1, MaxUnavailable: 0},
-				},
-				{
-					Name: "www", Dockerfile: "www/Dockerfile", Context: ".", Instances: 1, Port: 8080,
-					Health: defaultHealth, Rollout: defaultRollout, DependsOn: []string{"api"},
-				},
-			},
-			Verify: ".mainline/verify.yaml",
-			Dependencies: config.Dependencies{
-				Schedule: "0 9 * * 1-5", Timezone: "UTC", Automerge: true, Updates: []string{"patch", "minor"},
-			},
-		}},
+		{"design example", design, designWant},
+		{"design example with CRLF line ends", strings.ReplaceAll(design, "\n", "\r\n"), designWant},
+		{"design example with a byte order mark", "\ufeff" + design, designWant},
 		{"empty file", "", &config.Config{Dependencies: defaultDeps}},
 		{"only comments", "# nothing to build yet\n", &config.Config{Dependencies: defaultDeps}},
 		{"library without builds", "builds: []\ndependencies: {automerge: true}\n", &config.Config{

@@ -2,7 +2,9 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mainline-cd/mainline/deploy/config"
@@ -62,4 +64,28 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("second Parse differs: %+v, %v", again, err)
 		}
 	})
+}
+
+// BenchmarkParse measures the design example and the worst files the
+// limits let through: as many distinct keys and as deep a nesting as
+// allowed.
+func BenchmarkParse(b *testing.B) {
+	var keys strings.Builder
+	for i := range config.MaxTokens/3 - 1 { // key, ':' and value
+		fmt.Fprintf(&keys, "k%d: v\n", i)
+	}
+	inputs := []struct{ name, src string }{
+		{"design", design},
+		{"many-keys", keys.String()},
+		{"deep", strings.Repeat("[", config.MaxDepth) + strings.Repeat("]", config.MaxDepth)},
+	}
+	for _, in := range inputs {
+		b.Run(in.name, func(b *testing.B) {
+			data := []byte(in.src)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				_, _ = config.Parse(".mainline.yaml", data)
+			}
+		})
+	}
 }

@@ -53,7 +53,9 @@ func parseYAML(file string, data []byte) (ast.Node, error) {
 		line, col := invalidUTF8(data)
 		return nil, fail(line, col, "file is not valid UTF-8")
 	}
-	tokens := lexer.Tokenize(string(data))
+	// Editors on Windows may start a file with a byte order mark.
+	text := strings.TrimPrefix(string(data), "\ufeff")
+	tokens := lexer.Tokenize(text)
 	if len(tokens) > MaxTokens {
 		line, col := tokenPos(tokens[MaxTokens])
 		return nil, fail(line, col, "file has more than %d YAML tokens", MaxTokens)
