@@ -160,13 +160,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// From here on the delivery is authentic and well formed: finish the
 	// job even if the sender hangs up.
 	ctx := context.WithoutCancel(r.Context())
-	isNew, err := h.Store.AddDelivery(ctx, store.Delivery{
+	d := store.Delivery{
 		ID:         id,
 		Event:      event,
 		Repo:       sum.Repo,
 		Payload:    payload,
 		ReceivedAt: h.now(),
-	})
+	}
+	if !sum.Wakes() {
+		// Nothing to do after storing it: store it processed, in one
+		// write instead of two.
+		d.ProcessedAt = d.ReceivedAt
+	}
+	isNew, err := h.Store.AddDelivery(ctx, d)
 	if err != nil {
 		log.Error("webhook not stored", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "could not store the delivery; retry later", Code: codeUnavailable})
@@ -180,7 +186,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The delivery is durable: answer 202 whatever happens next. If
 	// processing fails it stays pending, for the controller's recovery
 	// (Process) to finish; a redelivery would only be a duplicate.
-	if err := h.process(ctx, log, id, sum); err != nil {
+	if !sum.Wakes() {
+		log.Info("webhook stored, nothing to wake", "ref", sum.Ref)
+	} else if err := h.process(ctx, log, id, sum); err != nil {
 		log.Error("webhook stored, processing left pending", "err", err)
 	}
 	answer := "accepted"
