@@ -2,6 +2,7 @@ package docker
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -288,11 +290,12 @@ func writeFile(root *os.Root, name string, perm fs.FileMode, r io.Reader) error 
 // writing its output to log. When ctx ends the whole process group is
 // killed, so a command's children cannot keep it running.
 func runCommand(ctx context.Context, dir, command string, log io.Writer) error {
+	out := newTailWriter(log, 5)
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.Stdout = log
-	cmd.Stderr = log
+	cmd.Stdout = out
+	cmd.Stderr = out
 	killProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
@@ -304,7 +307,11 @@ func runCommand(ctx context.Context, dir, command string, log io.Writer) error {
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return &BuildError{Phase: "command", Reason: fmt.Sprintf("%q: exit code %d", command, ee.ExitCode()), Err: err}
+		reason := fmt.Sprintf("%q: exit code %d", command, ee.ExitCode())
+		if last := lastLine(out.Lines()); last != "" {
+			reason += ": " + last
+		}
+		return &BuildError{Phase: "command", Reason: reason, Err: err}
 	}
 	return &BuildError{Phase: "command", Reason: fmt.Sprintf("%q: %v", command, err), Err: err}
 }
@@ -339,19 +346,6 @@ func (b *Builder) imageBuild(ctx context.Context, dir string, spec providers.Bui
 	if fi, err := root.Stat(dockerfile); err != nil || !fi.Mode().IsRegular() {
 		return &BuildError{Phase: "build", Reason: fmt.Sprintf("%s not found in context %s", dockerfile, contextDir), Err: fs.ErrNotExist}
 	}
-	excludes, err := dockerignore(root, dockerfile)
-	if err != nil {
-		return &BuildError{Phase: "build", Reason: err.Error(), Err: err}
-	}
-
-	tarball, err := archive.TarWithOptions(root.Name(), &archive.TarOptions{
-		ExcludePatterns: excludes,
-		ChownOpts:       &archive.ChownOpts{UID: 0, GID: 0},
-	})
-	if err != nil {
-		return fmt.Errorf("build context: %w", err)
-	}
-	defer tarball.Close()
 
 	labels := make(map[string]string, len(spec.Labels)+7)
 	maps.Copy(labels, spec.Labels)
@@ -365,10 +359,28 @@ func (b *Builder) imageBuild(ctx context.Context, dir string, spec providers.Bui
 	labels["mainline.build"] = spec.Build
 	labels["mainline.version"] = spec.Version
 
+	generated, optLabels, err := labelDockerfile(root, dockerfile, labels)
+	if err != nil {
+		return err
+	}
+	excludes, err := dockerignore(root, generated)
+	if err != nil {
+		return err
+	}
+
+	tarball, err := archive.TarWithOptions(root.Name(), &archive.TarOptions{
+		ExcludePatterns: excludes,
+		ChownOpts:       &archive.ChownOpts{UID: 0, GID: 0},
+	})
+	if err != nil {
+		return fmt.Errorf("build context: %w", err)
+	}
+	defer tarball.Close()
+
 	resp, err := b.Client.ImageBuild(ctx, tarball, build.ImageBuildOptions{
 		Tags:        []string{spec.Image},
-		Dockerfile:  dockerfile,
-		Labels:      labels,
+		Dockerfile:  generated,
+		Labels:      optLabels,
 		Remove:      true,
 		ForceRemove: true,
 		// The classic builder: BuildKit needs a client-side session the
@@ -388,23 +400,111 @@ func (b *Builder) imageBuild(ctx context.Context, dir string, spec providers.Bui
 	return readBuildStream(resp.Body, log)
 }
 
-// dockerignore reads the context's .dockerignore, if any, and returns its
-// patterns, with the Dockerfile and .dockerignore kept in the context as the
-// docker CLI keeps them (the engine needs the Dockerfile).
-func dockerignore(root *os.Root, dockerfile string) ([]string, error) {
-	f, err := root.Open(".dockerignore")
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+// labelDockerfile writes a copy of dockerfile with the labels added as one
+// LABEL instruction at its end, and returns the copy's name and the labels
+// it could not write there (values with line breaks), for the build's
+// Labels option.
+//
+// The classic builder turns each label of the Labels option into a step of
+// its own, each committing a container; one LABEL instruction is one step.
+// The copy is listed in .dockerignore, so the engine drops it from the
+// context before the build, as it does for `docker build -f -`.
+func labelDockerfile(root *os.Root, dockerfile string, labels map[string]string) (string, map[string]string, error) {
+	data, err := root.ReadFile(dockerfile)
 	if err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", dockerfile, err)
+	}
+	escape := dockerfileEscape(data)
+	keys := slices.Sorted(maps.Keys(labels))
+	var instr strings.Builder
+	rest := map[string]string{}
+	for _, k := range keys {
+		v := labels[k]
+		if strings.ContainsAny(k+v, "\r\n") {
+			rest[k] = v
+			continue
+		}
+		if instr.Len() == 0 {
+			instr.WriteString("LABEL")
+		}
+		fmt.Fprintf(&instr, " %s=%s", quoteDockerfile(k, escape), quoteDockerfile(v, escape))
+	}
+
+	name := ".mainline.Dockerfile"
+	for i := 1; ; i++ {
+		if _, err := root.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		name = fmt.Sprintf(".mainline-%d.Dockerfile", i)
+	}
+	out := slices.Concat(data, []byte("\n"), []byte(instr.String()), []byte("\n"))
+	if err := root.WriteFile(name, out, 0o644); err != nil {
+		return "", nil, fmt.Errorf("write %s: %w", name, err)
+	}
+	return name, rest, nil
+}
+
+// dockerfileEscape returns the escape character a Dockerfile declares with
+// a "# escape=" parser directive, or the default backslash.
+func dockerfileEscape(data []byte) byte {
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		directive, ok := strings.CutPrefix(line, "#")
+		if !ok {
+			break // directives come before anything else
+		}
+		key, value, ok := strings.Cut(directive, "=")
+		if !ok {
+			break
+		}
+		if strings.EqualFold(strings.TrimSpace(key), "escape") {
+			if v := strings.TrimSpace(value); len(v) == 1 {
+				return v[0]
+			}
+		}
+	}
+	return '\\'
+}
+
+// quoteDockerfile double-quotes s for a Dockerfile, escaping the characters
+// that mean something inside double quotes there: the quote, the escape
+// character and "$" (variable expansion).
+func quoteDockerfile(s string, escape byte) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '$' || c == escape {
+			b.WriteByte(escape)
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// dockerignore reads the context's .dockerignore, if any, and returns the
+// patterns to leave out of the context tar. It adds generated (the labelled
+// Dockerfile) to the file, for the engine to drop once it has read it, and
+// keeps both in the tar.
+func dockerignore(root *os.Root, generated string) ([]string, error) {
+	data, err := root.ReadFile(".dockerignore")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf(".dockerignore: %w", err)
 	}
-	defer f.Close()
-	patterns, err := ignorefile.ReadAll(f)
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
 	if err != nil {
+		return nil, &BuildError{Phase: "build", Reason: ".dockerignore: " + err.Error(), Err: err}
+	}
+	if data == nil {
+		// No .dockerignore of its own: list ours too, so the engine drops
+		// it and the context is what it would have been.
+		data = []byte(".dockerignore")
+	}
+	data = slices.Concat(data, []byte("\n"+generated+"\n"))
+	if err := root.WriteFile(".dockerignore", data, 0o644); err != nil {
 		return nil, fmt.Errorf(".dockerignore: %w", err)
 	}
-	return append(patterns, "!"+dockerfile, "!.dockerignore"), nil
+	return append(patterns, "!"+generated, "!.dockerignore"), nil
 }
 
 // readBuildStream copies the engine's JSON message stream from a build to
@@ -463,6 +563,11 @@ func (b *Builder) push(ctx context.Context, ref string, log io.Writer) (string, 
 	if err != nil {
 		return "", err
 	}
+	if err := (&Registry{Auth: b.Auth}).CheckPush(ctx, ref); err != nil {
+		fmt.Fprintln(log, err)
+		host, _ := registryHost(ref)
+		return "", &BuildError{Phase: "push", Reason: oneLine(pushProblem(host, err)), Err: err}
+	}
 	rc, err := b.Client.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
 	if err != nil {
 		return "", fmt.Errorf("docker push: %w", err)
@@ -505,6 +610,20 @@ func streamError(m *jsonmessage.JSONMessage) string {
 		return m.Error.Message
 	}
 	return m.ErrorMessage //lint:ignore SA1019 older engines set only this
+}
+
+// lastLine returns the last non-blank line, squeezed and cut to a
+// reasonable length.
+func lastLine(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := oneLine(lines[i]); l != "" {
+			if len(l) > 200 {
+				l = l[:200] + "…"
+			}
+			return l
+		}
+	}
+	return ""
 }
 
 // oneLine squeezes a message onto one line.

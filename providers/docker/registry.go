@@ -102,3 +102,55 @@ func isNotFound(err error) bool {
 	}
 	return false
 }
+
+// CheckPush asks the registry whether Auth's credentials may push image, by
+// starting (and abandoning) a blob upload, so a refused push fails at once
+// with the registry's own words instead of after the Docker Engine's
+// retries.
+func (r *Registry) CheckPush(ctx context.Context, image string) error {
+	ref, err := parseReference(image)
+	if err != nil {
+		return err
+	}
+	base := r.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	err = remote.CheckPushPermission(ref, keychain{ctx: ctx, auth: r.Auth}, ctxTransport{ctx: ctx, base: base})
+	if err != nil {
+		return fmt.Errorf("push %s: %s: %w", image, pushProblem(ref.Context().RegistryStr(), err), err)
+	}
+	return nil
+}
+
+// pushProblem says in a few words why a registry cannot take a push: it is
+// unreachable, or it answered with an error.
+func pushProblem(host string, err error) string {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		var msgs []string
+		for _, d := range te.Errors {
+			msgs = append(msgs, d.String())
+		}
+		if len(msgs) == 0 {
+			msgs = append(msgs, http.StatusText(te.StatusCode))
+		}
+		return fmt.Sprintf("registry %s refused the push: %s", host, strings.Join(msgs, "; "))
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return fmt.Sprintf("registry %s unreachable: %v", host, oe)
+	}
+	return fmt.Sprintf("registry %s: %v", host, err)
+}
+
+// ctxTransport sends every request under ctx, for go-containerregistry
+// calls that take no context of their own.
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.base.RoundTrip(req.WithContext(t.ctx))
+}
