@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,6 +110,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, limit))
 		return
 	}
+	// A request that cannot pass the signature check is refused before
+	// its body is read.
+	sig := r.Header.Get(github.SHA256SignatureHeader)
+	if reason := h.checkSignatureHeader(log, sig); reason != "" {
+		h.reject(w, log, http.StatusUnauthorized, codeSignature, reason)
+		return
+	}
 	body, err := readBody(r.Body, r.ContentLength)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -120,7 +128,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	payload, status, code, reason := h.verify(r, body)
+	payload, status, code, reason := h.verify(r, sig, body)
 	if status != 0 {
 		h.reject(w, log, status, code, reason)
 		return
@@ -243,19 +251,28 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, id string, sum 
 	return nil
 }
 
+// checkSignatureHeader returns why no request with the signature sig can
+// be valid, or "" if one can.
+func (h *Handler) checkSignatureHeader(log *slog.Logger, sig string) string {
+	// Only SHA-256: go-github's ValidatePayload would fall back to the
+	// SHA-1 X-Hub-Signature header.
+	if sig == "" {
+		return "missing " + github.SHA256SignatureHeader + " header"
+	}
+	if !strings.HasPrefix(sig, "sha256=") {
+		return github.SHA256SignatureHeader + " is not a sha256= signature"
+	}
+	if !slices.ContainsFunc(h.Secrets, func(s []byte) bool { return len(s) > 0 }) {
+		log.Error("webhook secret not configured: every delivery is refused")
+		return "signature does not match"
+	}
+	return ""
+}
+
 // verify checks the signature over the raw body against each secret and
 // returns the JSON payload, or the status, code and reason to reject with.
 // The reason never quotes the signature or a secret.
-func (h *Handler) verify(r *http.Request, body []byte) (payload []byte, status int, code, reason string) {
-	// Only SHA-256: go-github's ValidatePayload would fall back to the
-	// SHA-1 X-Hub-Signature header.
-	sig := r.Header.Get(github.SHA256SignatureHeader)
-	if sig == "" {
-		return nil, http.StatusUnauthorized, codeSignature, "missing " + github.SHA256SignatureHeader + " header"
-	}
-	if !strings.HasPrefix(sig, "sha256=") {
-		return nil, http.StatusUnauthorized, codeSignature, github.SHA256SignatureHeader + " is not a sha256= signature"
-	}
+func (h *Handler) verify(r *http.Request, sig string, body []byte) (payload []byte, status int, code, reason string) {
 	var secret []byte
 	for _, s := range h.Secrets {
 		if len(s) > 0 && github.ValidateSignature(sig, body, s) == nil {

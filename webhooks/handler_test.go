@@ -422,6 +422,43 @@ func TestHandlerOversizedBody(t *testing.T) {
 	}
 }
 
+// A request that cannot be authentic is refused before its body is read.
+func TestHandlerUnsignedBodyNotRead(t *testing.T) {
+	tests := []struct {
+		name    string
+		sig     string
+		secrets [][]byte
+	}{
+		{"no signature", "", [][]byte{newSecret}},
+		{"sha1 signature", "sha1=" + strings.Repeat("0", 40), [][]byte{newSecret}},
+		{"no secret configured", sign(newSecret, nil), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openSQLite(t)
+			h, _ := newHandler(st)
+			h.Secrets = tt.secrets
+			body := &countingReader{}
+			r := httptest.NewRequest(http.MethodPost, "/webhooks/github", io.NopCloser(body))
+			r.ContentLength = 1 << 20
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("X-GitHub-Delivery", "d-1")
+			r.Header.Set("X-GitHub-Event", "push")
+			if tt.sig != "" {
+				r.Header.Set("X-Hub-Signature-256", tt.sig)
+			}
+			code, answer := serve(h, r)
+			if code != http.StatusUnauthorized {
+				t.Errorf("status = %d (%s), want 401", code, answer)
+			}
+			if got := body.Count(); got != 0 {
+				t.Errorf("handler read %d bytes of an unauthenticated body, want 0", got)
+			}
+			assertUntouched(t, st, "d-1")
+		})
+	}
+}
+
 // Rejected and accepted requests alike: every answer is JSON, and a nil
 // Logger and Clock are fine.
 func TestHandlerZeroValueDefaults(t *testing.T) {
