@@ -128,8 +128,8 @@ type SampleOptions struct {
 }
 
 // SampleImage builds a FROM scratch image of the sample service and returns
-// its tag, "mainline-test/sample:<version>-<random>". The image is removed
-// when the test ends.
+// its tag, "mainline-test/sample:<version>-<random>". When the test ends
+// the image is removed, with any container made from it.
 //
 // The service listens on SamplePort, answers "/" with its version (body and
 // SampleVersionHeader), sleeps first when asked ("/?sleep=1s"), answers
@@ -171,14 +171,7 @@ func SampleImage(t testing.TB, cli *client.Client, opts SampleOptions) string {
 	for k, v := range opts.Labels {
 		labels[k] = v
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		defer cancel()
-		_, err := cli.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			t.Errorf("dockertest: remove image %s: %v", tag, err)
-		}
-	})
+	t.Cleanup(func() { removeImage(t, cli, tag) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -198,6 +191,33 @@ func SampleImage(t testing.TB, cli *client.Client, opts SampleOptions) string {
 		t.Fatalf("dockertest: build %s: %v", tag, err)
 	}
 	return tag
+}
+
+// removeImage removes the containers made from image, then the image: an
+// image in use by a container would only lose its tag and stay behind.
+func removeImage(t testing.TB, cli *client.Client, tag string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	info, err := cli.ImageInspect(ctx, tag)
+	if cerrdefs.IsNotFound(err) {
+		return
+	}
+	if err != nil {
+		t.Errorf("dockertest: inspect image %s: %v", tag, err)
+		return
+	}
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", info.ID))})
+	if err != nil {
+		t.Errorf("dockertest: list containers of %s: %v", tag, err)
+	}
+	for _, c := range list {
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			t.Errorf("dockertest: remove container %s of %s: %v", c.ID[:12], tag, err)
+		}
+	}
+	if _, err := cli.ImageRemove(ctx, info.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		t.Errorf("dockertest: remove image %s: %v", tag, err)
+	}
 }
 
 // buildSample compiles the sample service as a static Linux binary and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/mainline-cd/mainline/providers/docker/dockertest"
@@ -18,7 +19,8 @@ import (
 
 // TestSampleImage runs the sample image as a container and checks what the
 // tests built on it rely on: "/" answers the version, /healthz answers as
-// built, and Cleanup removes the container.
+// built, and Cleanup and SampleImage leave no container or image behind,
+// although the image is removed while its container still runs.
 func TestSampleImage(t *testing.T) {
 	cli := dockertest.Client(t)
 	tests := []struct {
@@ -44,8 +46,16 @@ func TestSampleImage(t *testing.T) {
 				if len(list) != 0 {
 					t.Errorf("after Cleanup, %d containers labelled %s remain", len(list), run)
 				}
+				images, err := cli.ImageList(context.Background(), image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", run))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(images) != 0 {
+					t.Errorf("after the test, %d images labelled %s remain (tagged or dangling)", len(images), run)
+				}
 			})
 			dockertest.Cleanup(t, cli, run)
+			tt.opts.Labels = labels
 			img := dockertest.SampleImage(t, cli, tt.opts)
 
 			ctx := t.Context()
