@@ -1,15 +1,21 @@
 package docker_test
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -106,7 +112,7 @@ func TestBuildFailures(t *testing.T) {
 			out[k] = v
 		}
 		for k, v := range extra {
-			if v.data == "" {
+			if v.data == "" && v.link == "" {
 				delete(out, k)
 				continue
 			}
@@ -184,6 +190,20 @@ func TestBuildFailures(t *testing.T) {
 			reg:   closedPort(t),
 			phase: "push",
 			want:  []string{"push: registry", "unreachable", "connection refused"},
+		},
+		{
+			name:  "source path leaving the tree",
+			files: with(hello, map[string]file{"../escape.txt": {data: "x"}}),
+			reg:   goodReg,
+			phase: "checkout",
+			want:  []string{"leaves the tree"},
+		},
+		{
+			name:  "source symlink leading out of the tree",
+			files: with(hello, map[string]file{"out": {link: "/tmp"}, "out/escape.txt": {data: "x"}}),
+			reg:   goodReg,
+			phase: "checkout",
+			want:  []string{"out/escape.txt"},
 		},
 		{
 			name:     "revision not in the source",
@@ -298,5 +318,147 @@ func TestBuildPushAuth(t *testing.T) {
 	}
 	if ecrFake.Calls() != 1 {
 		t.Errorf("ECR GetAuthorizationToken calls = %d, want 1 (the token is cached)", ecrFake.Calls())
+	}
+}
+
+// imageFiles lists the regular files in the layers of image ref, as the
+// engine exports it.
+func imageFiles(t *testing.T, cli *client.Client, ref string) []string {
+	t.Helper()
+	rc, err := cli.ImageSave(t.Context(), []string{ref})
+	if err != nil {
+		t.Fatalf("save %s: %v", ref, err)
+	}
+	defer rc.Close()
+	var files []string
+	outer := tar.NewReader(rc)
+	for {
+		hdr, err := outer.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("save %s: %v", ref, err)
+		}
+		if path.Base(hdr.Name) != "layer.tar" && !strings.HasPrefix(hdr.Name, "blobs/") {
+			continue
+		}
+		inner := tar.NewReader(outer)
+		for {
+			h, err := inner.Next()
+			if err != nil {
+				break // end of the layer, or a blob that is not a layer
+			}
+			if h.Typeflag == tar.TypeReg {
+				files = append(files, h.Name)
+			}
+		}
+	}
+	sort.Strings(files)
+	return files
+}
+
+// TestBuildContextAndLabels checks what goes into the image: the context
+// directory less .dockerignore, and labels exactly as given, whatever
+// characters they hold.
+func TestBuildContextAndLabels(t *testing.T) {
+	cli := dockertest.Client(t)
+	reg := testRegistry(t, "", "")
+	const copyAll = "FROM scratch\nCOPY . /ctx/\n"
+	tests := []struct {
+		name       string
+		files      map[string]file
+		context    string
+		dockerfile string
+		labels     map[string]string
+		want       []string // files in the image
+	}{
+		{
+			name: "dockerignore honoured",
+			files: map[string]file{
+				"Dockerfile":    {data: copyAll},
+				".dockerignore": {data: "# comment\n*.md\nsecret/\n"},
+				"a.txt":         {data: "a"},
+				"README.md":     {data: "readme"},
+				"secret/key":    {data: "key"},
+				"sub/b.txt":     {data: "b"},
+			},
+			want: []string{"ctx/.dockerignore", "ctx/Dockerfile", "ctx/a.txt", "ctx/sub/b.txt"},
+		},
+		{
+			name: "no dockerignore",
+			files: map[string]file{
+				"Dockerfile": {data: copyAll},
+				"a.txt":      {data: "a"},
+			},
+			want: []string{"ctx/Dockerfile", "ctx/a.txt"},
+		},
+		{
+			name: "dockerignore leaves out itself and the Dockerfile",
+			files: map[string]file{
+				"Dockerfile":    {data: copyAll},
+				".dockerignore": {data: ".dockerignore\nDockerfile"},
+				"a.txt":         {data: "a"},
+			},
+			want: []string{"ctx/a.txt"},
+		},
+		{
+			name: "context and Dockerfile in subdirectories",
+			files: map[string]file{
+				"README.md":              {data: "outside the context"},
+				"svc/build/Dockerfile":   {data: copyAll},
+				"svc/a.txt":              {data: "a"},
+				"svc/build/.placeholder": {data: "x"},
+			},
+			context:    "svc",
+			dockerfile: "build/Dockerfile",
+			want:       []string{"ctx/a.txt", "ctx/build/.placeholder", "ctx/build/Dockerfile"},
+		},
+		{
+			name: "label values with quotes, dollars and escapes",
+			files: map[string]file{
+				"Dockerfile": {data: copyAll},
+				"a.txt":      {data: "a"},
+			},
+			labels: map[string]string{"odd": `say "hi" to $HOME \ ` + "`now` ${X}", "with space": "a b", "multi": "line 1\nline 2"},
+			want:   []string{"ctx/Dockerfile", "ctx/a.txt"},
+		},
+		{
+			name: "escape directive",
+			files: map[string]file{
+				"Dockerfile": {data: "# escape=`\n" + copyAll},
+				"a.txt":      {data: "a"},
+			},
+			labels: map[string]string{"odd": `C:\path "q" $V ` + "`tick`"},
+			want:   []string{"ctx/Dockerfile", "ctx/a.txt"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &docker.Builder{Client: cli}
+			spec := testSpec(t, reg, "ctx", "0.0.1")
+			spec.Context, spec.Dockerfile = tt.context, tt.dockerfile
+			for k, v := range tt.labels {
+				spec.Labels[k] = v
+			}
+			src := newSource(t, spec.Revision, tt.files)
+			var log syncBuffer
+			removeImages(t, cli, spec.Image, &log)
+			if _, err := b.Build(t.Context(), src, spec, &log); err != nil {
+				t.Fatalf("Build: %v\nlog:\n%s", err, log.String())
+			}
+			if got := imageFiles(t, cli, spec.Image); !slices.Equal(got, tt.want) {
+				t.Errorf("files in the image = %q, want %q", got, tt.want)
+			}
+			inspect, err := cli.ImageInspect(t.Context(), spec.Image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range tt.labels {
+				if got := inspect.Config.Labels[k]; got != want {
+					t.Errorf("label %q = %q, want %q", k, got, want)
+				}
+			}
+		})
 	}
 }

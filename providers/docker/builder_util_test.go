@@ -29,7 +29,8 @@ import (
 // file is one entry of a test source tree.
 type file struct {
 	data string
-	mode int64 // 0 means 0o644
+	mode int64  // 0 means 0o644
+	link string // if set, the entry is a symbolic link to link
 }
 
 // tarSource is a providers.Source serving one tree at one revision.
@@ -62,6 +63,12 @@ func newSource(t testing.TB, rev string, files map[string]file) tarSource {
 	sort.Strings(names)
 	for _, name := range names {
 		f := files[name]
+		if f.link != "" {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: f.link, Mode: 0o777}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		mode := f.mode
 		if mode == 0 {
 			mode = 0o644
