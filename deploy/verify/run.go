@@ -294,7 +294,7 @@ func (r *runner) attempt(ctx context.Context, st *Step) StepReport {
 	if err != nil {
 		var nc *errNotCaptured
 		if errors.As(err, &nc) && r.failed != "" {
-			sr.Outcome, sr.Note = Skipped, r.mask.mask(err.Error())
+			sr.Outcome, sr.Note = Skipped, fmt.Sprintf("needs ${%s} from step %q", nc.name, nc.step)
 			return sr
 		}
 		sr.Outcome, sr.Error = Error, r.mask.mask(err.Error())
