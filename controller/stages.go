@@ -65,7 +65,11 @@ func (r *run) sync(ctx context.Context) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("default branch: %w", err)
 		}
 	}
-	if r.head, err = scm.HeadSHA(ctx, r.branch); err != nil {
+	r.head, err = scm.HeadSHA(ctx, r.branch)
+	if errors.Is(err, providers.ErrNotFound) {
+		return waiting(0, "branch %s has no commits yet", r.branch), nil
+	}
+	if err != nil {
 		return Outcome{}, fmt.Errorf("head of %s: %w", r.branch, err)
 	}
 	data, err := scm.ReadFile(ctx, r.head, configFile)

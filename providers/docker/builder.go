@@ -214,6 +214,12 @@ func checkout(ctx context.Context, src providers.Source, rev, dir string) error 
 		archiveErr <- err
 	}()
 	extractErr := extractTar(pr, root)
+	if extractErr == nil {
+		// A tar stream's end marker may be followed by padding (git
+		// archive pads to a 10 KiB record): read it, or the archiver
+		// fails writing it.
+		_, _ = io.Copy(io.Discard, pr)
+	}
 	// Unblock the archiver if extraction stopped early.
 	pr.CloseWithError(errors.New("checkout stopped"))
 	if err := <-archiveErr; err != nil {
