@@ -192,7 +192,7 @@ func (d *decoder) suite(root *node) *Suite {
 		OnFailure:     Rollback,
 		FailureBudget: DefaultFailureBudget,
 		ErrorBudget:   DefaultErrorBudget,
-		Redact:        slices.Clone(DefaultRedact),
+		Redact:        slices.Clone(defaultRedact),
 		File:          d.file,
 	}
 	m, ok := d.fields(root, "", "base_url", "schedule", "on_failure", "failure_budget", "error_budget", "redact", "steps")

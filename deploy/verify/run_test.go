@@ -527,3 +527,29 @@ steps:
 		})
 	}
 }
+
+func TestUnusableBaseURL(t *testing.T) {
+	tests := []struct {
+		name, base string
+		getenv     func(string) (string, bool)
+		wantError  string
+	}{
+		{"unset variable", "${SERVICE_URL}", nil, "base_url: undefined variable ${SERVICE_URL}"},
+		{"unset env", "${env:HOST}", nil, "base_url: environment variable HOST is not set"},
+		{"secret not a URL", "${env:HOST}", func(string) (string, bool) { return "hunter2", true }, `base_url: want an absolute http or https URL, got "***"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			suite := parse(t, fmt.Sprintf("base_url: %q\nsteps:\n  - {name: a, request: {path: /}}\n  - {name: b, always: true, request: {path: /}}\n", tt.base))
+			rep := verify.Run(context.Background(), nil, suite, verify.RunOptions{Getenv: tt.getenv, Clock: newFakeClock()})
+			if rep.Outcome != verify.Error || rep.Error != tt.wantError {
+				t.Errorf("outcome %s, error %q; want error %q", rep.Outcome, rep.Error, tt.wantError)
+			}
+			for _, s := range rep.Steps {
+				if s.Outcome != verify.Skipped {
+					t.Errorf("step %s: %s, want skipped", s.Name, s.Outcome)
+				}
+			}
+		})
+	}
+}

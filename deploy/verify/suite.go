@@ -17,9 +17,10 @@ const (
 	DefaultErrorBudget   = 3
 )
 
-// DefaultRedact names the headers whose values never appear in a report.
+// defaultRedact names the headers whose values never appear in a report;
+// it is a table, never modified.
 // A suite's `redact` list adds to it.
-var DefaultRedact = []string{"Authorization", "Cookie", "Set-Cookie", "X-Api-Key"}
+var defaultRedact = []string{"Authorization", "Cookie", "Set-Cookie", "X-Api-Key"}
 
 // OnFailure says what the controller does when a suite's failure budget is
 // spent.
@@ -41,7 +42,7 @@ type Suite struct {
 	OnFailure     OnFailure // Rollback unless the suite says alert
 	FailureBudget int       // consecutive failed runs before OnFailure acts
 	ErrorBudget   int       // consecutive error runs that count as one failed run
-	Redact        []string  // canonical header names masked in reports, DefaultRedact included
+	Redact        []string  // header names masked in reports: Authorization, Cookie, Set-Cookie, X-Api-Key and the suite's `redact` list
 	Steps         []*Step
 }
 
