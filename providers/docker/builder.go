@@ -23,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 	archive "github.com/moby/go-archive"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -57,11 +58,21 @@ type BuildClient interface {
 	ImagePush(ctx context.Context, image string, options image.PushOptions) (io.ReadCloser, error)
 }
 
+var _ BuildClient = (*client.Client)(nil)
+
 // Builder builds images with the Docker Engine API and pushes them. For
 // each build it checks the source out into a fresh temporary directory,
 // runs the build command there, sends the context directory (less what
 // .dockerignore excludes) to the engine's classic builder, and pushes the
 // tagged image with credentials from Auth.
+//
+// The image gets the OCI labels org.opencontainers.image.revision,
+// .version, .source and .created, and mainline.project, .build and
+// .version, added as one LABEL instruction at the end of the Dockerfile
+// (the classic builder would make a step, and a container, of each label
+// passed as a build option). Before pushing it asks the registry whether the
+// credentials may push, so a refusal fails in a moment rather than after
+// the engine's retries.
 //
 // The image is left in the engine after the push: its layers are the build
 // cache for the next version.
