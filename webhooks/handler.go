@@ -211,11 +211,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // watches it, and marks the delivery processed. The Handler does this for
 // every new delivery; the controller calls it on start for the deliveries
 // store.PendingDeliveries still lists after a crash. Doing it twice only
-// wakes twice.
+// wakes twice. A stored payload that no longer parses (a newer binary
+// stored it) cannot be processed: it is marked processed so it is not
+// retried forever, and the error says why.
 func (h *Handler) Process(ctx context.Context, d store.Delivery) error {
 	sum, err := Summarize(d.Event, d.Payload)
 	if err != nil {
-		return fmt.Errorf("delivery %s: %w", d.ID, err)
+		err = fmt.Errorf("delivery %s: %w", d.ID, err)
+		if h.Store != nil {
+			if merr := h.Store.MarkDeliveryProcessed(ctx, d.ID, h.now()); merr != nil {
+				return errors.Join(err, fmt.Errorf("delivery %s: mark processed: %w", d.ID, merr))
+			}
+		}
+		return err
 	}
 	log := h.logger().With("delivery", d.ID, "event", d.Event, "repo", sum.Repo)
 	return h.process(ctx, log, d.ID, sum)

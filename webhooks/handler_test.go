@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,6 +106,27 @@ func TestHandlerStoresDeliveryAndProcessRecovers(t *testing.T) {
 				t.Errorf("woke %q, want %q (the failed wake, then Process's)", got, want)
 			}
 		})
+	}
+}
+
+// A stored delivery that cannot be parsed any more is reported and not
+// retried forever.
+func TestProcessUnparsableDelivery(t *testing.T) {
+	ctx := context.Background()
+	st := openSQLite(t)
+	h, waker := newHandler(st)
+	d := store.Delivery{ID: "d-bad", Event: "push", Payload: []byte(`{"ref":`), ReceivedAt: receivedAt}
+	if _, err := st.AddDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Process(ctx, d); !errors.Is(err, webhooks.ErrMalformed) {
+		t.Errorf("Process error = %v, want ErrMalformed", err)
+	}
+	if ds := pending(t, st); len(ds) != 0 {
+		t.Errorf("%d deliveries still pending, want 0", len(ds))
+	}
+	if got := waker.Calls(); len(got) != 0 {
+		t.Errorf("woke %q for an unparsable delivery", got)
 	}
 }
 
