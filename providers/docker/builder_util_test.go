@@ -48,7 +48,8 @@ func (s tarSource) Archive(_ context.Context, ref string, w io.Writer) error {
 }
 
 // newSource returns a Source serving files at rev as git archive would:
-// a pax global header first, then the entries in name order.
+// a pax global header first, the entries in name order, and zero padding
+// after the end marker.
 func newSource(t testing.TB, rev string, files map[string]file) tarSource {
 	t.Helper()
 	var buf bytes.Buffer
@@ -82,6 +83,10 @@ func newSource(t testing.TB, rev string, files map[string]file) tarSource {
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// git archive pads its output to a 10 KiB record after the end marker.
+	if r := buf.Len() % 10240; r != 0 {
+		buf.Write(make([]byte, 10240-r))
 	}
 	return tarSource{rev: rev, tar: buf.Bytes()}
 }
