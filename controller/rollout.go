@@ -137,11 +137,16 @@ func (r *run) setDesired(ctx context.Context, build, version string, instances i
 	if _, err := c.Store.SetDesired(ctx, next); err != nil {
 		return fmt.Errorf("set desired state of %s: %w", build, err)
 	}
-	was := "nothing"
-	if cur.Version != "" {
-		was = fmt.Sprintf("%s ×%d", cur.Version, cur.Instances)
+	return c.event(ctx, p, "desired_changed", "%s: desired %s (was %s), set by %s",
+		build, times(version, instances), times(cur.Version, cur.Instances), setBy)
+}
+
+// times formats a desired state, "0.3.15 ×2", or "nothing".
+func times(version string, instances int) string {
+	if version == "" || instances == 0 {
+		return "nothing"
 	}
-	return c.event(ctx, p, "desired_changed", "%s: desired %s ×%d (was %s), set by %s", build, version, instances, was, setBy)
+	return fmt.Sprintf("%s ×%d", version, instances)
 }
 
 // scale rolls each build one step towards its desired state, in
@@ -227,8 +232,14 @@ func (r *run) scaleBuild(ctx context.Context, b config.Build) (bool, string, err
 		if err != nil {
 			return false, "", fmt.Errorf("image of %s@%s: %w", b.Name, step.StartVersion, err)
 		}
+		// Every instance knows its version, so it can say which one answered.
+		env := maps.Clone(b.Env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env["MAINLINE_VERSION"] = step.StartVersion
 		spec := providers.InstanceSpec{Project: p.Name, Build: b.Name, Version: step.StartVersion, Image: rec.Image,
-			Port: b.Port, HealthPath: b.Health.Path, HealthTimeout: time.Duration(b.Health.Timeout), Env: b.Env}
+			Port: b.Port, HealthPath: b.Health.Path, HealthTimeout: time.Duration(b.Health.Timeout), Env: env}
 		for range step.Start {
 			if _, err := c.Providers.Cluster.Start(ctx, spec); err != nil {
 				return false, "", fmt.Errorf("start %s@%s: %w", b.Name, step.StartVersion, err)

@@ -88,7 +88,11 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 			return waiting(5*1e9, "verification of %s could not measure (%d/%d): %s", d.Version, errorsSoFar+1, suite.ErrorBudget, vr.Summary), nil
 		}
 	}
-	return ready(), r.verificationFailed(ctx, suite, d.Version, vr.Summary)
+	if err := r.verificationFailed(ctx, suite, d.Version, vr.Summary); err != nil {
+		return Outcome{}, err
+	}
+	// A rollback changed the desired state: roll to it now.
+	return progress(0, "%s failed verification", d.Version), nil
 }
 
 // verificationFailed acts on a failed verification as the suite says:

@@ -49,7 +49,8 @@ func localProviders(ctx context.Context, s *settings, logger *slog.Logger) (cont
 		cli.Close()
 		return controller.Providers{}, nil, err
 	}
-	cluster, err := docker.NewCluster(docker.ClusterConfig{Client: cli, Logger: logger, ProxyPorts: ports.port})
+	cluster, err := docker.NewCluster(docker.ClusterConfig{Client: cli, Logger: logger, ProxyPorts: ports.port,
+		Health: docker.HealthConfig{StartDeadline: s.HealthDeadline}})
 	if err != nil {
 		cli.Close()
 		return controller.Providers{}, nil, fmt.Errorf("cluster: %w", err)

@@ -21,6 +21,7 @@ type settings struct {
 	RegistryAddr   string        // MAINLINE_REGISTRY_ADDR: where the local registry listens when MAINLINE_REGISTRY is empty
 	Resync         time.Duration // MAINLINE_RESYNC: how often every project is reconciled
 	PublicURL      string        // MAINLINE_PUBLIC_URL: the dashboard's URL, for links
+	HealthDeadline time.Duration // MAINLINE_HEALTH_DEADLINE: how long a new instance has to become healthy
 }
 
 // settingsHelp documents the variables for `serve --help`.
@@ -37,7 +38,9 @@ const settingsHelp = `Environment:
                                     (default: a registry Mainline serves on loopback)
   MAINLINE_REGISTRY_ADDR            listen address of that local registry (default 127.0.0.1:5005)
   MAINLINE_RESYNC                   how often every project is reconciled (default 1m)
-  MAINLINE_PUBLIC_URL               the dashboard's public URL, for links`
+  MAINLINE_PUBLIC_URL               the dashboard's public URL, for links
+  MAINLINE_HEALTH_DEADLINE          how long a new local instance has to pass its health
+                                    checks before its version is rolled back (default 60s)`
 
 func loadSettings(getenv func(string) string) (settings, error) {
 	s := settings{
@@ -56,12 +59,19 @@ func loadSettings(getenv func(string) string) (settings, error) {
 			s.WebhookSecrets = append(s.WebhookSecrets, v)
 		}
 	}
-	if v := getenv("MAINLINE_RESYNC"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return s, fmt.Errorf("MAINLINE_RESYNC: want a positive duration like 1m, got %q", v)
+	for _, d := range []struct {
+		key string
+		dst *time.Duration
+	}{{"MAINLINE_RESYNC", &s.Resync}, {"MAINLINE_HEALTH_DEADLINE", &s.HealthDeadline}} {
+		v := getenv(d.key)
+		if v == "" {
+			continue
 		}
-		s.Resync = d
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur <= 0 {
+			return s, fmt.Errorf("%s: want a positive duration like 1m, got %q", d.key, v)
+		}
+		*d.dst = dur
 	}
 	abs, err := filepath.Abs(s.DataDir)
 	if err != nil {
