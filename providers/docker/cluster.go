@@ -367,7 +367,7 @@ func (c *Cluster) Start(ctx context.Context, spec providers.InstanceSpec) (provi
 		StartedAt: startedAt,
 	}
 	c.log.Info("instance started", "project", spec.Project, "build", spec.Build, "version", spec.Version, "container", shortID(id), "port", hostPort)
-	return c.track(inst, hostPort, healthPath, timeout), nil
+	return c.track(ctx, inst, hostPort, healthPath, timeout, false), nil
 }
 
 // containerName is a readable, unique container name.
@@ -389,40 +389,67 @@ func containerName(spec providers.InstanceSpec) (string, error) {
 
 // track starts checking inst unless it is checked already, and returns it
 // with its current state.
-func (c *Cluster) track(inst providers.Instance, hostPort int, healthPath string, timeout time.Duration) providers.Instance {
+//
+// A container found running that this Cluster did not start (adopted: the
+// controller restarted) was serving before: one check now, and it takes
+// traffic again at once if it passes, instead of going back to starting.
+// Reporting it as starting would make the planner treat a healthy old
+// version mid-rollout as never having come up.
+func (c *Cluster) track(ctx context.Context, inst providers.Instance, hostPort int, healthPath string, timeout time.Duration, adopted bool) providers.Instance {
+	host := net.JoinHostPort(loopback, strconv.Itoa(hostPort))
+	healthURL := "http://" + host + healthPath
+	c.mu.Lock()
+	if t := c.insts[inst.ID]; t != nil {
+		inst.State = t.inst.State
+		c.mu.Unlock()
+		return inst
+	}
+	c.mu.Unlock()
+
+	initial := providers.InstanceStarting
+	if adopted && c.prober.check(ctx, healthURL, timeout) == nil {
+		initial = providers.InstanceHealthy
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t := c.insts[inst.ID]; t != nil {
+	if t := c.insts[inst.ID]; t != nil { // tracked meanwhile
 		inst.State = t.inst.State
 		return inst
 	}
-	inst.State = providers.InstanceStarting
+	inst.State = initial
 	if c.closed {
 		return inst
 	}
-	host := net.JoinHostPort(loopback, strconv.Itoa(hostPort))
-	ctx, cancel := context.WithCancel(c.ctx)
+	cctx, cancel := context.WithCancel(c.ctx)
 	t := &tracked{
 		inst:      inst,
 		key:       buildKey{inst.Project, inst.Build},
 		backend:   &url.URL{Scheme: "http", Host: host},
-		healthURL: "http://" + host + healthPath,
+		healthURL: healthURL,
 		timeout:   timeout,
 		trackedAt: time.Now(),
 		cancel:    cancel,
 		done:      make(chan struct{}),
 	}
 	c.insts[inst.ID] = t
+	if initial == providers.InstanceHealthy {
+		if b := c.builds[t.key]; b != nil {
+			b.proxy.Set(inst.ID, t.backend)
+		}
+		c.log.Info("instance adopted healthy", "project", inst.Project, "build", inst.Build, "version", inst.Version, "container", shortID(inst.ID))
+	}
 	c.workers.Add(1)
-	go c.check(ctx, t)
+	go c.check(cctx, t, initial)
 	return inst
 }
 
 // check runs the health checks of t until ctx is cancelled.
-func (c *Cluster) check(ctx context.Context, t *tracked) {
+func (c *Cluster) check(ctx context.Context, t *tracked, initial providers.InstanceState) {
 	defer c.workers.Done()
 	defer close(t.done)
 	hs := newHealthState(c.health, c.now())
+	hs.state = initial
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -483,7 +510,7 @@ func (c *Cluster) untrack(id string) {
 // Instances lists the build's containers from the Docker Engine, running
 // or not, and reports each one's health: a container that is not running
 // is unhealthy; a running one is checked from now on if it was not yet
-// (after a restart it starts as starting). Containers that have gone are
+// (after a restart it is checked once at once: see track). Containers that have gone are
 // no longer checked.
 func (c *Cluster) Instances(ctx context.Context, project, build string) ([]providers.Instance, error) {
 	if _, err := c.buildProxy(project, build); err != nil {
@@ -530,7 +557,7 @@ func (c *Cluster) Instances(ctx context.Context, project, build string) ([]provi
 		if err != nil || timeout <= 0 {
 			timeout = c.health.Timeout
 		}
-		out = append(out, c.track(inst, hostPort, cmp.Or(s.Labels[LabelHealthPath], "/"), timeout))
+		out = append(out, c.track(ctx, inst, hostPort, cmp.Or(s.Labels[LabelHealthPath], "/"), timeout, true))
 	}
 	c.mu.Lock()
 	var gone []string

@@ -32,9 +32,11 @@ const (
 // not empty the proxy for good; the controller replaces unhealthy instances
 // anyway.
 //
-// Health is held in memory only. A restarted controller re-checks the
-// containers it finds: each starts as starting again, with a new
-// StartDeadline, until it passes HealthyThreshold checks.
+// Health is held in memory only. A restarted controller checks each running
+// container it finds once at once: one that passes was serving before the
+// restart and is healthy again straight away; one that fails starts as
+// starting, with a new StartDeadline, until it passes HealthyThreshold
+// checks.
 type HealthConfig struct {
 	Interval           time.Duration // between checks of one instance
 	Timeout            time.Duration // per check, when the InstanceSpec sets no HealthTimeout
