@@ -208,6 +208,12 @@ type Notification struct {
 	Message string
 	URL     string // link to the dashboard
 	At      time.Time
+	// SHA is the commit Version was built from, when known; commit
+	// statuses and deployments need it.
+	SHA string
+	// EnvironmentURL is where the deployed service answers, when known;
+	// deployment statuses link to it.
+	EnvironmentURL string
 }
 
 // Notifier tells people (Slack, a webhook, commit statuses) what happened.
