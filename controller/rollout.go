@@ -349,30 +349,11 @@ func (r *run) rollback(ctx context.Context, version, why string) error {
 	return c.event(ctx, p, "rolled_back", "%s %s; rolled back to %s", version, why, prev)
 }
 
-// previousGood is the version to return to from current: the newest
-// version older than current that completed a rollout and passed
-// verification, is not rejected and still has its images.
+// previousGood is the version to return to from current (see
+// PreviousGood), skipping versions whose images are gone.
 func (r *run) previousGood(ctx context.Context, current string) (string, error) {
-	history, err := r.goodHistory(ctx)
-	if err != nil {
-		return "", err
-	}
-	rejected, err := r.rejected(ctx)
-	if err != nil {
-		return "", err
-	}
-	for {
-		v, ok := deploy.PreviousGood(history, rejected, current)
-		if !ok {
-			return "", nil
-		}
+	return previousGood(ctx, r.c.Store, r.project.ID, current, func(v string) (bool, error) {
 		missing, err := r.missingImage(ctx, v)
-		if err != nil {
-			return "", err
-		}
-		if missing == "" {
-			return v, nil
-		}
-		rejected[v] = true // no image any more: not a place to go back to
-	}
+		return missing == "", err
+	})
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 
 	"github.com/mainline-cd/mainline/controller/store"
-	"github.com/mainline-cd/mainline/deploy"
 	"github.com/mainline-cd/mainline/deploy/verify"
 	"github.com/mainline-cd/mainline/providers"
 )
@@ -197,20 +196,4 @@ func (r *run) notify(ctx context.Context, kind, version, msg string) {
 	if err != nil {
 		r.log.Warn("notify", "kind", kind, "version", version, "err", err)
 	}
-}
-
-// goodHistory lists the versions that completed a rollout and passed
-// verification (or had no suite), for choosing where to roll back to.
-func (r *run) goodHistory(ctx context.Context) ([]deploy.Release, error) {
-	runs, err := r.c.Store.VerifyRuns(ctx, r.project.ID, 500)
-	if err != nil {
-		return nil, fmt.Errorf("list verification runs: %w", err)
-	}
-	var out []deploy.Release
-	for _, vr := range runs {
-		if vr.Status == RunPassed || vr.Status == RunSkipped {
-			out = append(out, deploy.Release{Version: vr.Version, At: vr.FinishedAt})
-		}
-	}
-	return out, nil
 }

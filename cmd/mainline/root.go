@@ -31,6 +31,11 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		newServeCmd(getenv),
 		newProjectCmd(getenv),
 		newStatusCmd(getenv),
+		newDeployCmd(getenv),
+		newRollbackCmd(getenv),
+		newPauseCmd(getenv),
+		newResumeCmd(getenv),
+		newBuildCmd(getenv),
 		newVerifyCmd(getenv),
 		newConfigCmd(),
 	)
