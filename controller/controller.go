@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/providers"
 )
@@ -67,8 +69,14 @@ type Controller struct {
 	// DashboardURL, when set, is linked from notifications and statuses.
 	DashboardURL string
 
-	initOnce sync.Once
-	q        *queue
+	// ScheduleClock drives scheduled verification runs; nil is the wall
+	// clock. Tests pass a fake one to fire schedules without waiting.
+	ScheduleClock clockwork.Clock
+
+	initOnce  sync.Once
+	initErr   error
+	q         *queue
+	schedules *schedules
 
 	mu       sync.Mutex
 	failures map[int64]int           // consecutive errors per project, for back-off
@@ -107,6 +115,7 @@ func (c *Controller) init() {
 			c.Environment = "production"
 		}
 		c.q = newQueue(c.Clock)
+		c.schedules, c.initErr = newSchedules(c, c.ScheduleClock)
 		c.failures = map[int64]int{}
 		c.status = map[int64]ProjectStatus{}
 	})
@@ -165,6 +174,15 @@ func (c *Controller) Status(projectID int64) (ProjectStatus, bool) {
 // flight, which may go on for ShutdownGrace before they are cancelled.
 func (c *Controller) Run(ctx context.Context) error {
 	c.init()
+	if c.initErr != nil {
+		return c.initErr
+	}
+	c.schedules.s.Start()
+	defer func() {
+		if err := c.schedules.s.Shutdown(); err != nil {
+			c.Logger.Warn("stop schedules", "err", err)
+		}
+	}()
 	// Stages run under a context that outlives ctx by the grace period, so
 	// a stage in flight at shutdown can finish (or reach a safe point).
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -265,6 +283,9 @@ func (c *Controller) next(id int64, out Outcome, err error) (time.Duration, bool
 // runs; tests call it directly.
 func (c *Controller) Reconcile(ctx context.Context, projectID int64) (Outcome, error) {
 	c.init()
+	if c.initErr != nil {
+		return Outcome{}, c.initErr
+	}
 	p, err := c.Store.Project(ctx, projectID)
 	if errors.Is(err, store.ErrNotFound) {
 		return ready(), nil // removed meanwhile

@@ -8,24 +8,17 @@ import (
 	"github.com/mainline-cd/mainline/deploy"
 )
 
-// HistoryStore is what PreviousGood reads.
-type HistoryStore interface {
+// historyStore is what previousGood reads.
+type historyStore interface {
 	VerifyRuns(ctx context.Context, projectID int64, limit int) ([]store.VerifyRun, error)
 	Rejections(ctx context.Context, projectID int64) ([]store.Rejection, error)
 }
 
-// PreviousGood returns the version a project goes back to from current:
+// previousGood returns the version a project goes back to from current:
 // the newest version older than current that completed a rollout and
-// passed verification (or had no suite) and is not rejected; "" when there
-// is none. The controller's automatic rollbacks, `mainline rollback` and
-// the dashboard's rollback action all choose with it.
-func PreviousGood(ctx context.Context, st HistoryStore, projectID int64, current string) (string, error) {
-	return previousGood(ctx, st, projectID, current, nil)
-}
-
-// previousGood is PreviousGood that also skips versions usable reports
-// false for (e.g. no image any more).
-func previousGood(ctx context.Context, st HistoryStore, projectID int64, current string, usable func(string) (bool, error)) (string, error) {
+// passed verification (or had no suite), is not rejected, and for which
+// usable (when given) reports true; "" when there is none.
+func previousGood(ctx context.Context, st historyStore, projectID int64, current string, usable func(string) (bool, error)) (string, error) {
 	runs, err := st.VerifyRuns(ctx, projectID, 500)
 	if err != nil {
 		return "", fmt.Errorf("list verification runs: %w", err)

@@ -42,6 +42,25 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("load desired state: %w", err)
 	}
+	if req, ok := c.schedules.takeRollback(p.ID); ok && req.version == d.Version {
+		if err := r.rollback(ctx, d.Version, req.reason); err != nil {
+			return Outcome{}, err
+		}
+		return progress(0, "%s failed scheduled verification", d.Version), nil
+	}
+	var suite *verify.Suite
+	if r.cfg.Verify != "" {
+		if suite, err = r.loadSuite(ctx, d.Version); err != nil {
+			return Outcome{}, err
+		}
+	}
+	schedule := ""
+	if suite != nil {
+		schedule = suite.Schedule
+	}
+	if err := c.schedules.ensure(p.ID, schedule, first.Name, r.cfg.Verify, d.Version); err != nil {
+		r.log.Warn("schedule verification", "err", err)
+	}
 	runs, err := c.Store.VerifyRuns(ctx, p.ID, 50)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("list verification runs: %w", err)
@@ -60,7 +79,7 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 		}
 	}
 	now := c.Clock.Now().UTC()
-	if r.cfg.Verify == "" {
+	if suite == nil {
 		_, err := c.Store.AddVerifyRun(ctx, store.VerifyRun{ProjectID: p.ID, Version: d.Version, Trigger: TriggerRollout,
 			Status: RunSkipped, Summary: "no verification suite configured", StartedAt: now, FinishedAt: now})
 		if err != nil {
@@ -68,10 +87,6 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 		}
 		r.notify(ctx, "deploy_finished", d.Version, fmt.Sprintf("%s %s is live (no verification suite)", p.Name, d.Version))
 		return ready(), c.event(ctx, p, "rollout_completed", "%s is live; no verification suite configured", d.Version)
-	}
-	suite, err := r.loadSuite(ctx, d.Version)
-	if err != nil {
-		return Outcome{}, err
 	}
 	report, vr, err := r.runSuite(ctx, suite, d.Version, first.Name, TriggerRollout)
 	if err != nil {

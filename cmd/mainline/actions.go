@@ -102,7 +102,7 @@ func newRollbackCmd(getenv func(string) string) *cobra.Command {
 			if len(ds) == 0 || ds[0].Version == "" {
 				return "", fmt.Errorf("%s has no desired version to roll back from", p.Name)
 			}
-			prev, err := controller.PreviousGood(ctx, tx, p.ID, ds[0].Version)
+			prev, err := controller.PreviousGoodVersion(ctx, tx, p.ID, ds[0].Version)
 			if err != nil {
 				return "", err
 			}
