@@ -74,7 +74,9 @@ func (c *memCluster) Stop(_ context.Context, id string) error {
 	return nil
 }
 
-func (c *memCluster) Endpoint(context.Context, string, string) (string, error) { return c.endpoint, nil }
+func (c *memCluster) Endpoint(context.Context, string, string) (string, error) {
+	return c.endpoint, nil
+}
 
 // versions counts running instances per version.
 func (c *memCluster) versions() map[string]int {
