@@ -200,6 +200,31 @@ type Cluster interface {
 	Endpoint(ctx context.Context, project, build string) (string, error)
 }
 
+// RolloutStatus is where a rollout run by the cluster itself stands.
+type RolloutStatus struct {
+	// Done: only the target version runs, at the wanted count, healthy.
+	Done bool
+	// Failed: the cluster gave up on the target version (e.g. ECS's
+	// deployment circuit breaker); it will not become healthy by waiting.
+	Failed bool
+	// Reason says what the rollout waits for, or why it failed.
+	Reason string
+	// Versions counts running instances per version, as last observed.
+	Versions map[string]int
+}
+
+// Roller is a Cluster that rolls a build from version to version by itself
+// (Amazon ECS deployments) rather than by the controller's Start and Stop
+// steps; an optional ability of a Cluster, preferred when present.
+//
+// Rollout is level-triggered like the controller: the first call for a
+// target starts the rollout, and every later call with the same arguments
+// observes it again without starting it over, until the status is Done or
+// Failed. A status is never judged from one observation.
+type Roller interface {
+	Rollout(ctx context.Context, spec InstanceSpec, instances, maxSurge, maxUnavailable int) (RolloutStatus, error)
+}
+
 // Notification is one thing worth telling people about.
 type Notification struct {
 	Project string
