@@ -155,6 +155,9 @@ func times(version string, instances int) string {
 // now. Ready means every build's last state equals its desired state.
 func (r *run) scale(ctx context.Context) (Outcome, error) {
 	c := r.c
+	if len(r.cfg.Builds) == 0 {
+		return ready(), nil // a library: tagged, never deployed
+	}
 	if c.Providers.Cluster == nil {
 		return Outcome{}, stalled("no cluster configured")
 	}

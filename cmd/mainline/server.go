@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,6 +16,7 @@ import (
 	"github.com/mainline-cd/mainline/controller"
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/providers"
+	"github.com/mainline-cd/mainline/providers/github"
 	"github.com/mainline-cd/mainline/providers/gitlocal"
 	"github.com/mainline-cd/mainline/webhooks"
 )
@@ -29,6 +32,9 @@ type server struct {
 	webhooks   *webhooks.Handler
 	handler    http.Handler
 	closers    []func() error
+
+	scmMu sync.Mutex
+	scms  map[string]providers.SCM // by SCM and location
 }
 
 // newServer wires everything the settings describe. p supplies the
@@ -38,12 +44,10 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 	if err != nil {
 		return nil, err
 	}
-	srv := &server{settings: s, logger: logger, store: st}
+	srv := &server{settings: s, logger: logger, store: st, scms: map[string]providers.SCM{}}
 	srv.closers = append(srv.closers, st.Close)
 
-	p.SCM = func(ctx context.Context, proj store.Project) (providers.SCM, error) {
-		return openSCM(proj, s, logger, srv.wakeOnRefUpdate)
-	}
+	p.SCM = srv.scm
 	srv.controller = &controller.Controller{
 		Store:         st,
 		Providers:     p,
@@ -61,15 +65,36 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 	return srv, nil
 }
 
-// openSCM opens the repository a project watches.
-func openSCM(p store.Project, s settings, logger *slog.Logger, onRef func(string) func(context.Context, gitlocal.RefUpdate)) (providers.SCM, error) {
+// scm returns the repository a project watches, opened once and kept: a
+// GitHub client keeps its ETag cache and rate-limit state between runs.
+func (srv *server) scm(_ context.Context, p store.Project) (providers.SCM, error) {
+	key := p.SCM + " " + p.Location
+	srv.scmMu.Lock()
+	defer srv.scmMu.Unlock()
+	if r, ok := srv.scms[key]; ok {
+		return r, nil
+	}
+	var (
+		r   providers.SCM
+		err error
+	)
 	switch p.SCM {
 	case "git":
-		return gitlocal.Open(p.Location, gitlocal.WithLogger(logger), gitlocal.OnRefUpdate(onRef(p.Name)))
+		r, err = gitlocal.Open(p.Location, gitlocal.WithLogger(srv.logger), gitlocal.OnRefUpdate(srv.wakeOnRefUpdate(p.Name)))
 	case "github":
-		return nil, fmt.Errorf("project %s: GitHub repositories are not wired into serve yet", p.Name)
+		owner, name, _ := strings.Cut(p.Location, "/")
+		if srv.settings.GitHubToken == "" {
+			return nil, fmt.Errorf("project %s: MAINLINE_GITHUB_TOKEN is not set", p.Name)
+		}
+		r, err = github.NewFromToken(srv.settings.GitHubToken, srv.settings.GitHubURL, owner, name, github.WithLogger(srv.logger))
+	default:
+		err = fmt.Errorf("project %s: unknown SCM %q", p.Name, p.SCM)
 	}
-	return nil, fmt.Errorf("project %s: unknown SCM %q", p.Name, p.SCM)
+	if err != nil {
+		return nil, err
+	}
+	srv.scms[key] = r
+	return r, nil
 }
 
 // wakeOnRefUpdate returns a callback that wakes a local project when
