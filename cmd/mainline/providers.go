@@ -50,7 +50,7 @@ func localProviders(ctx context.Context, s *settings, logger *slog.Logger) (cont
 		return controller.Providers{}, nil, err
 	}
 	cluster, err := docker.NewCluster(docker.ClusterConfig{Client: cli, Logger: logger, ProxyPorts: ports.port,
-		Health: docker.HealthConfig{StartDeadline: s.HealthDeadline}})
+		Health: docker.HealthConfig{StartDeadline: s.HealthDeadline}, Labels: s.ClusterLabels})
 	if err != nil {
 		cli.Close()
 		return controller.Providers{}, nil, fmt.Errorf("cluster: %w", err)

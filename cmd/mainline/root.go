@@ -38,6 +38,7 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		newBuildCmd(getenv),
 		newVerifyCmd(getenv),
 		newConfigCmd(),
+		newDemoCmd(getenv),
 	)
 	return root
 }

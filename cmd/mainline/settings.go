@@ -22,6 +22,9 @@ type settings struct {
 	Resync         time.Duration // MAINLINE_RESYNC: how often every project is reconciled
 	PublicURL      string        // MAINLINE_PUBLIC_URL: the dashboard's URL, for links
 	HealthDeadline time.Duration // MAINLINE_HEALTH_DEADLINE: how long a new instance has to become healthy
+	// ClusterLabels are put on every container the local cluster starts and
+	// select the ones it sees (set by `mainline demo`, not from the environment).
+	ClusterLabels map[string]string
 }
 
 // settingsHelp documents the variables for `serve --help`.
