@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,7 +31,7 @@ type Slack struct {
 }
 
 // slackMessage is the incoming webhook payload: text is the fallback for
-// notifications, blocks what the channel shows.
+// notifications, blocks what the channel shows. Both are mrkdwn.
 type slackMessage struct {
 	Text   string       `json:"text"`
 	Blocks []slackBlock `json:"blocks"`
@@ -48,10 +49,13 @@ type slackText struct {
 
 // Notify posts n to the webhook.
 func (s *Slack) Notify(ctx context.Context, n providers.Notification) error {
-	body, err := json.Marshal(s.message(n))
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the text is Slack mrkdwn, escaped for Slack
+	if err := enc.Encode(s.message(n)); err != nil {
 		return fmt.Errorf("slack: encode %s: %w", n.Kind, err)
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	header := http.Header{"Content-Type": {"application/json"}}
 	if err := post(ctx, s.HTTPClient, s.WebhookURL, header, body); err != nil {
 		return fmt.Errorf("slack: %s %s: %w", n.Kind, n.Project, err)
@@ -70,7 +74,8 @@ func (s *Slack) message(n providers.Notification) slackMessage {
 	if r := []rune(line); len(r) > maxSlackMessage {
 		line = string(r[:maxSlackMessage-1]) + "…"
 	}
-	text := emoji + " " + slackEscape(line)
+	line = slackEscape(line)
+	text := emoji + " " + line
 	var links []string
 	if u := firstNonEmpty(n.URL, s.DashboardURL); u != "" {
 		links = append(links, slackLink(u, "Open the dashboard"))
