@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -170,5 +171,40 @@ func TestRetryingKeepsOrder(t *testing.T) {
 	want := append([]string{"deploy_started"}, kinds...) // the first failed once
 	if !slices.Equal(got, want) {
 		t.Errorf("received %v, want %v", got, want)
+	}
+}
+
+// TestRetryingWhichErrors: only a receiver's answer that will not change
+// (a 4xx other than 408 and 429) stops the retries; a joined error from
+// Multi is retried while any part of it may go away.
+func TestRetryingWhichErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int // attempts
+	}{
+		{"network", errors.New("connection refused"), 3},
+		{"500", &notify.HTTPError{StatusCode: 500}, 3},
+		{"429", &notify.HTTPError{StatusCode: 429}, 3},
+		{"408", &notify.HTTPError{StatusCode: 408}, 3},
+		{"404", &notify.HTTPError{StatusCode: 404}, 1},
+		{"wrapped 400", fmt.Errorf("slack: %w", &notify.HTTPError{StatusCode: 400}), 1},
+		{"404 and 500", errors.Join(&notify.HTTPError{StatusCode: 404}, &notify.HTTPError{StatusCode: 500}), 3},
+		{"404 and 410", errors.Join(&notify.HTTPError{StatusCode: 404}, &notify.HTTPError{StatusCode: 410}), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := &recorder{err: tt.err}
+			r := &notify.Retrying{Next: next, Clock: &fakeClock{}}
+			if err := r.Notify(context.Background(), note("deploy_finished", "")); err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if err := r.Close(context.Background()); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if got := len(next.kinds()); got != tt.want {
+				t.Errorf("tried %d times, want %d", got, tt.want)
+			}
+		})
 	}
 }
