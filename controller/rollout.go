@@ -30,13 +30,19 @@ func (r *run) desire(ctx context.Context) (Outcome, error) {
 	if target == "" {
 		return waiting(0, "%s", why), nil
 	}
+	started := false
 	for _, b := range r.cfg.Builds {
-		if err := r.setDesired(ctx, b.Name, target, b.Instances, setBy); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return progress(0, "desired state of %s changed meanwhile", b.Name), nil
-			}
+		changed, err := r.setDesired(ctx, b.Name, target, b.Instances, setBy)
+		if errors.Is(err, store.ErrConflict) {
+			return progress(0, "desired state of %s changed meanwhile", b.Name), nil
+		}
+		if err != nil {
 			return Outcome{}, err
 		}
+		started = started || changed
+	}
+	if started {
+		r.notify(ctx, "deploy_started", target, fmt.Sprintf("%s: deploying %s (%s)", r.project.Name, target, setBy))
 	}
 	return ready(), nil
 }
@@ -122,22 +128,23 @@ func (r *run) missingImage(ctx context.Context, version string) (string, error) 
 }
 
 // setDesired writes a build's desired state if it differs, with
-// compare-and-set, and records the change as an event.
-func (r *run) setDesired(ctx context.Context, build, version string, instances int, setBy string) error {
+// compare-and-set, records the change as an event and reports whether the
+// version changed.
+func (r *run) setDesired(ctx context.Context, build, version string, instances int, setBy string) (bool, error) {
 	c, p := r.c, r.project
 	cur, err := c.Store.Desired(ctx, p.ID, build)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("load desired state of %s: %w", build, err)
+		return false, fmt.Errorf("load desired state of %s: %w", build, err)
 	}
 	if cur.Version == version && cur.Instances == instances {
-		return nil
+		return false, nil
 	}
 	next := store.Desired{ProjectID: p.ID, Build: build, Version: version, Instances: instances,
 		SetAt: c.Clock.Now().UTC(), SetBy: setBy, Revision: cur.Revision}
 	if _, err := c.Store.SetDesired(ctx, next); err != nil {
-		return fmt.Errorf("set desired state of %s: %w", build, err)
+		return false, fmt.Errorf("set desired state of %s: %w", build, err)
 	}
-	return c.event(ctx, p, "desired_changed", "%s: desired %s (was %s), set by %s",
+	return cur.Version != version, c.event(ctx, p, "desired_changed", "%s: desired %s (was %s), set by %s",
 		build, times(version, instances), times(cur.Version, cur.Instances), setBy)
 }
 
@@ -342,14 +349,16 @@ func (r *run) rollback(ctx context.Context, version, why string) error {
 		if prev == "" {
 			instances = 0
 		}
-		if err := r.setDesired(ctx, b.Name, prev, instances, "rollback"); err != nil {
+		if _, err := r.setDesired(ctx, b.Name, prev, instances, "rollback"); err != nil {
 			return err
 		}
 	}
+	msg := fmt.Sprintf("%s %s; rolled back to %s", version, why, prev)
 	if prev == "" {
-		return c.event(ctx, p, "rolled_back", "%s %s; no earlier good version to roll back to, stopped it", version, why)
+		msg = fmt.Sprintf("%s %s; no earlier good version to roll back to, stopped it", version, why)
 	}
-	return c.event(ctx, p, "rolled_back", "%s %s; rolled back to %s", version, why, prev)
+	r.notify(ctx, "rolled_back", version, p.Name+": "+msg)
+	return c.event(ctx, p, "rolled_back", "%s", msg)
 }
 
 // previousGood is the version to return to from current (see

@@ -117,11 +117,7 @@ func (r *run) verificationFailed(ctx context.Context, suite *verify.Suite, versi
 	if suite.OnFailure == verify.Alert {
 		return r.c.event(ctx, r.project, "verify_failed", "%s failed verification (on_failure: alert, kept): %s", version, summary)
 	}
-	if err := r.rollback(ctx, version, "failed verification: "+summary); err != nil {
-		return err
-	}
-	r.notify(ctx, "rolled_back", version, fmt.Sprintf("%s %s rolled back: %s", r.project.Name, version, summary))
-	return nil
+	return r.rollback(ctx, version, "failed verification: "+summary)
 }
 
 // loadSuite reads and parses the suite file at the version's tag. A suite
@@ -206,8 +202,21 @@ func (r *run) notify(ctx context.Context, kind, version, msg string) {
 	if n == nil {
 		return
 	}
-	err := n.Notify(ctx, providers.Notification{Project: r.project.Name, Kind: kind, Version: version,
-		Message: msg, URL: r.c.DashboardURL, At: r.c.Clock.Now().UTC()})
+	note := providers.Notification{Project: r.project.Name, Kind: kind, Version: version,
+		Message: msg, URL: r.c.DashboardURL, At: r.c.Clock.Now().UTC()}
+	if tags, err := r.c.Store.Tags(ctx, r.project.ID); err == nil {
+		for _, t := range tags {
+			if t.Name == version {
+				note.SHA = t.SHA
+			}
+		}
+	}
+	if len(r.cfg.Builds) > 0 && r.c.Providers.Cluster != nil {
+		if u, err := r.c.Providers.Cluster.Endpoint(ctx, r.project.Name, r.cfg.Builds[0].Name); err == nil {
+			note.EnvironmentURL = u
+		}
+	}
+	err := n.Notify(ctx, note)
 	if err != nil {
 		r.log.Warn("notify", "kind", kind, "version", version, "err", err)
 	}

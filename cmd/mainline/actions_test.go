@@ -60,6 +60,11 @@ func TestActions(t *testing.T) {
 	if _, err := st.SetDesired(ctx, store.Desired{ProjectID: p.ID, Build: "api", Version: "0.0.3", Instances: 2, SetAt: now, SetBy: "tag 0.0.3"}); err != nil {
 		t.Fatal(err)
 	}
+	for _, v := range []string{"0.0.1", "0.0.2"} {
+		if err := st.PutBuild(ctx, store.Build{ProjectID: p.ID, Name: "api", Version: v, Status: store.BuildSucceeded, Digest: "sha256:" + v, StartedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := st.PutBuild(ctx, store.Build{ProjectID: p.ID, Name: "api", Version: "0.0.3", Status: store.BuildFailed, Error: "boom", StartedAt: now}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +19,7 @@ import (
 	"github.com/mainline-cd/mainline/providers"
 	"github.com/mainline-cd/mainline/providers/github"
 	"github.com/mainline-cd/mainline/providers/gitlocal"
+	"github.com/mainline-cd/mainline/providers/notify"
 	"github.com/mainline-cd/mainline/webhooks"
 )
 
@@ -48,6 +50,9 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 	srv.closers = append(srv.closers, st.Close)
 
 	p.SCM = srv.scm
+	if p.Notifier == nil {
+		p.Notifier = srv.notifier()
+	}
 	srv.controller = &controller.Controller{
 		Store:         st,
 		Providers:     p,
@@ -95,6 +100,38 @@ func (srv *server) scm(_ context.Context, p store.Project) (providers.SCM, error
 	}
 	srv.scms[key] = r
 	return r, nil
+}
+
+// notifier tells GitHub (commit statuses and deployments, for every
+// project whose SCM has them) and, when configured, Slack and a plain
+// webhook about deploys. Each receiver retries on its own in the
+// background, so none holds up a deploy.
+func (srv *server) notifier() providers.Notifier {
+	s := srv.settings
+	retrying := func(n providers.Notifier) providers.Notifier {
+		r := &notify.Retrying{Next: n, Logger: srv.logger}
+		srv.closers = append(srv.closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return r.Close(ctx)
+		})
+		return r
+	}
+	gh := &notify.GitHub{Open: func(ctx context.Context, project string) (providers.SCM, error) {
+		p, err := srv.store.ProjectByName(ctx, project)
+		if err != nil {
+			return nil, err
+		}
+		return srv.scm(ctx, p)
+	}}
+	m := &notify.Multi{Default: []providers.Notifier{retrying(gh)}}
+	if s.SlackWebhook != "" {
+		m.Default = append(m.Default, retrying(&notify.Slack{WebhookURL: s.SlackWebhook, DashboardURL: s.PublicURL}))
+	}
+	if s.NotifyURL != "" {
+		m.Default = append(m.Default, retrying(&notify.Webhook{URL: s.NotifyURL, Secret: s.NotifySecret}))
+	}
+	return m
 }
 
 // wakeOnRefUpdate returns a callback that wakes a local project when

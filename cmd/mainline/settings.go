@@ -22,6 +22,9 @@ type settings struct {
 	Resync         time.Duration // MAINLINE_RESYNC: how often every project is reconciled
 	PublicURL      string        // MAINLINE_PUBLIC_URL: the dashboard's URL, for links
 	HealthDeadline time.Duration // MAINLINE_HEALTH_DEADLINE: how long a new instance has to become healthy
+	SlackWebhook   string        // MAINLINE_SLACK_WEBHOOK_URL: Slack incoming webhook for deploy news
+	NotifyURL      string        // MAINLINE_NOTIFY_WEBHOOK_URL: a plain HTTP webhook for deploy news
+	NotifySecret   string        // MAINLINE_NOTIFY_WEBHOOK_SECRET: signs what goes to NotifyURL
 	// ClusterLabels are put on every container the local cluster starts and
 	// select the ones it sees (set by `mainline demo`, not from the environment).
 	ClusterLabels map[string]string
@@ -43,7 +46,10 @@ const settingsHelp = `Environment:
   MAINLINE_RESYNC                   how often every project is reconciled (default 1m)
   MAINLINE_PUBLIC_URL               the dashboard's public URL, for links
   MAINLINE_HEALTH_DEADLINE          how long a new local instance has to pass its health
-                                    checks before its version is rolled back (default 60s)`
+                                    checks before its version is rolled back (default 60s)
+  MAINLINE_SLACK_WEBHOOK_URL        Slack incoming webhook: deploys, rollbacks, failed verifications
+  MAINLINE_NOTIFY_WEBHOOK_URL       HTTP endpoint that receives the same news as signed JSON
+  MAINLINE_NOTIFY_WEBHOOK_SECRET    HMAC secret for X-Mainline-Signature-256 on those requests`
 
 func loadSettings(getenv func(string) string) (settings, error) {
 	s := settings{
@@ -56,6 +62,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		RegistryAddr: or(getenv("MAINLINE_REGISTRY_ADDR"), "127.0.0.1:5005"),
 		Resync:       time.Minute,
 		PublicURL:    getenv("MAINLINE_PUBLIC_URL"),
+		SlackWebhook: getenv("MAINLINE_SLACK_WEBHOOK_URL"),
+		NotifyURL:    getenv("MAINLINE_NOTIFY_WEBHOOK_URL"),
+		NotifySecret: getenv("MAINLINE_NOTIFY_WEBHOOK_SECRET"),
 	}
 	for _, k := range []string{"MAINLINE_WEBHOOK_SECRET", "MAINLINE_WEBHOOK_SECRET_PREVIOUS"} {
 		if v := getenv(k); v != "" {
