@@ -1,0 +1,334 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mainline-cd/mainline/controller"
+	"github.com/mainline-cd/mainline/controller/store"
+	"github.com/mainline-cd/mainline/deploy"
+)
+
+// Statuses of a build row, as words. Each has a colour on the page, but
+// the word is always shown, so the page reads without colour.
+const (
+	StatusInSync    = "in sync"
+	StatusRolling   = "rolling"
+	StatusVerifying = "verifying"
+	StatusFailed    = "failed"
+	StatusPaused    = "paused"
+	StatusWaiting   = "waiting"
+)
+
+// statusOrder sorts problems first.
+var statusOrder = map[string]int{StatusFailed: 0, StatusWaiting: 1, StatusRolling: 2, StatusVerifying: 3, StatusPaused: 4, StatusInSync: 5}
+
+// statusClass is the CSS class of a status.
+func statusClass(s string) string {
+	switch s {
+	case StatusInSync:
+		return "ok"
+	case StatusFailed:
+		return "bad"
+	case StatusPaused:
+		return "paused"
+	case StatusWaiting:
+		return "wait"
+	}
+	return "busy"
+}
+
+// versionCount is one running version and its healthy instances.
+type versionCount struct {
+	Version   string
+	Instances int
+}
+
+// buildView is one build of one project: desired next to last, and what
+// that means.
+type buildView struct {
+	Name       string
+	Desired    store.Desired
+	HasDesired bool
+	Last       []versionCount
+	ObservedAt time.Time
+	HasLast    bool
+	Status     string
+	Why        string
+}
+
+// projectView is what the overview and the project page know of a
+// project.
+type projectView struct {
+	Project   store.Project
+	Builds    []buildView
+	LatestRun *store.VerifyRun
+	OpenPR    *store.DependencyPR
+	Ctrl      controller.ProjectStatus
+	HasCtrl   bool
+}
+
+// Status is the worst status of the project's builds.
+func (v *projectView) Status() string {
+	worst := StatusInSync
+	for _, b := range v.Builds {
+		if statusOrder[b.Status] < statusOrder[worst] {
+			worst = b.Status
+		}
+	}
+	return worst
+}
+
+// loadProject gathers what the dashboard shows about one project.
+func (s *Server) loadProject(ctx context.Context, p store.Project) (*projectView, error) {
+	v := &projectView{Project: p}
+	if s.Controller != nil {
+		v.Ctrl, v.HasCtrl = s.Controller.Status(p.ID)
+	}
+	ds, err := s.Store.DesiredStates(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := s.Store.VerifyRuns(ctx, p.ID, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) > 0 {
+		v.LatestRun = &runs[0]
+	}
+	prs, err := s.Store.DependencyPRs(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range prs {
+		if prs[i].State == "open" {
+			v.OpenPR = &prs[i]
+			break
+		}
+	}
+	var rejected *store.Rejection
+	rs, err := s.Store.Rejections(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rs {
+		if rejected == nil || rs[i].At.After(rejected.At) {
+			rejected = &rs[i]
+		}
+	}
+	// A rejection is news until a version passes verification after it.
+	if rejected != nil && v.LatestRun != nil && goodRun(v.LatestRun.Status) && v.LatestRun.FinishedAt.After(rejected.At) {
+		rejected = nil
+	}
+	if len(ds) == 0 {
+		v.Builds = append(v.Builds, buildView{Name: "—"})
+	}
+	for _, d := range ds {
+		b := buildView{Name: d.Build, Desired: d, HasDesired: d.Version != ""}
+		l, err := s.Store.Last(ctx, p.ID, d.Build)
+		switch {
+		case err == nil:
+			b.HasLast, b.ObservedAt = true, l.ObservedAt
+			dl := deploy.Last{Versions: l.Versions}
+			for _, ver := range dl.SortedVersions() {
+				b.Last = append(b.Last, versionCount{ver, l.Versions[ver]})
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+		b.Status, b.Why = v.classify(d, l, rejected)
+		v.Builds = append(v.Builds, b)
+	}
+	if len(ds) == 0 {
+		v.Builds[0].Status, v.Builds[0].Why = v.classify(store.Desired{}, store.Last{}, rejected)
+	}
+	return v, nil
+}
+
+func goodRun(status string) bool {
+	return status == controller.RunPassed || status == controller.RunSkipped
+}
+
+// classify says where one build is and why, from what the controller's
+// last reconcile found and, failing that, from the store alone.
+func (v *projectView) classify(d store.Desired, l store.Last, rejected *store.Rejection) (string, string) {
+	rejectedWhy := ""
+	if rejected != nil {
+		rejectedWhy = fmt.Sprintf("%s rejected: %s", rejected.Version, rejected.Reason)
+	}
+	if v.Project.Paused {
+		why := "paused: Mainline keeps the desired state until resumed"
+		if v.Project.Pinned != "" {
+			why += "; pinned to " + v.Project.Pinned
+		}
+		return StatusPaused, why
+	}
+	if v.HasCtrl {
+		c := v.Ctrl
+		switch c.Result {
+		case "error", "stalled":
+			return StatusFailed, c.Stage + ": " + c.Reason
+		case "waiting":
+			if c.Stage == "build" && strings.Contains(c.Reason, "failed") {
+				return StatusFailed, c.Reason
+			}
+			if c.Stage != "scale" && c.Stage != "verify" {
+				return StatusWaiting, c.Reason
+			}
+		case "progress":
+			if c.Stage == "scale" {
+				if part, ok := reasonFor(c.Reason, d.Build); ok {
+					if strings.Contains(part, "(depends_on)") {
+						return StatusWaiting, part
+					}
+					return StatusRolling, join(part, rejectedWhy)
+				}
+			}
+		}
+	}
+	insync := deploy.InSync(deploy.Desired{Version: d.Version, Instances: d.Instances}, deploy.Last{Versions: l.Versions})
+	switch {
+	case d.Version == "" && d.Instances == 0 && rejected == nil:
+		return StatusWaiting, "no version desired yet"
+	case !insync:
+		healthy := l.Versions[d.Version]
+		return StatusRolling, join(fmt.Sprintf("rolling to %s (%d/%d healthy)", orNothing(d.Version), healthy, d.Instances), rejectedWhy)
+	}
+	if r := v.LatestRun; r != nil && r.Version == d.Version {
+		switch r.Status {
+		case controller.RunRunning:
+			return StatusVerifying, "verifying " + r.Version
+		case controller.RunFailed, controller.RunError:
+			if rejected == nil {
+				return StatusFailed, fmt.Sprintf("%s verification %s: %s", r.Version, r.Status, r.Summary)
+			}
+		}
+	}
+	if v.HasCtrl && v.Ctrl.Stage == "verify" && v.Ctrl.Result != "ready" {
+		return StatusVerifying, v.Ctrl.Reason
+	}
+	if rejected != nil {
+		return StatusFailed, rejectedWhy
+	}
+	return StatusInSync, ""
+}
+
+// reasonFor picks one build's part of the scale stage's reason, which
+// joins "build: …" parts with "; ".
+func reasonFor(reason, build string) (string, bool) {
+	for part := range strings.SplitSeq(reason, "; ") {
+		if rest, ok := strings.CutPrefix(part, build+": "); ok {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+func join(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
+}
+
+func orNothing(v string) string {
+	if v == "" {
+		return "nothing"
+	}
+	return v
+}
+
+// overviewRow is one line of the overview: a project × build.
+type overviewRow struct {
+	P     *projectView
+	B     buildView
+	First bool // first row of its project
+}
+
+// loadAll gathers every project, a few at a time.
+func (s *Server) loadAll(ctx context.Context) ([]*projectView, error) {
+	ps, err := s.Store.Projects(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	out := make([]*projectView, len(ps))
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(4, len(ps)) {
+		wg.Go(func() {
+			for i := range next {
+				out[i], errs[i] = s.loadProject(ctx, ps[i])
+			}
+		})
+	}
+	for i := range ps {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %w", ps[i].Name, err)
+		}
+	}
+	return out, nil
+}
+
+// overviewRows flattens, filters and sorts projects for the overview:
+// problems first, then by name.
+func overviewRows(views []*projectView, query, status string) []overviewRow {
+	query = strings.ToLower(strings.TrimSpace(query))
+	var rows []overviewRow
+	for _, v := range views {
+		if query != "" && !strings.Contains(strings.ToLower(v.Project.Name), query) {
+			continue
+		}
+		for _, b := range v.Builds {
+			if status != "" && b.Status != status {
+				continue
+			}
+			rows = append(rows, overviewRow{P: v, B: b})
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b overviewRow) int {
+		if d := statusOrder[a.P.Status()] - statusOrder[b.P.Status()]; d != 0 {
+			return d
+		}
+		if c := strings.Compare(a.P.Project.Name, b.P.Project.Name); c != 0 {
+			return c
+		}
+		if d := statusOrder[a.B.Status] - statusOrder[b.B.Status]; d != 0 {
+			return d
+		}
+		return strings.Compare(a.B.Name, b.B.Name)
+	})
+	for i := range rows {
+		rows[i].First = i == 0 || rows[i-1].P != rows[i].P
+	}
+	return rows
+}
+
+// ago says how long ago t was, coarsely.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%d d ago", int(d/(24*time.Hour)))
+}
