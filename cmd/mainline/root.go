@@ -39,6 +39,7 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		newVerifyCmd(getenv),
 		newConfigCmd(),
 		newDemoCmd(getenv),
+		newTokenCmd(getenv),
 	)
 	return root
 }

@@ -65,6 +65,7 @@ func serveHTTP(ctx context.Context, logger *slog.Logger, addr string, srv *serve
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	hs.RegisterOnShutdown(srv.web.Close) // end live-update streams so Shutdown need not wait for them
 	logger.Info("serving", "addr", ln.Addr().String())
 	fmt.Fprintf(out, "mainline listening on http://%s\n", ln.Addr())
 

@@ -20,6 +20,7 @@ import (
 	"github.com/mainline-cd/mainline/providers/github"
 	"github.com/mainline-cd/mainline/providers/gitlocal"
 	"github.com/mainline-cd/mainline/providers/notify"
+	"github.com/mainline-cd/mainline/web"
 	"github.com/mainline-cd/mainline/webhooks"
 )
 
@@ -32,6 +33,7 @@ type server struct {
 	store      store.Store
 	controller *controller.Controller
 	webhooks   *webhooks.Handler
+	web        *web.Server
 	handler    http.Handler
 	closers    []func() error
 
@@ -66,6 +68,9 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 		secrets = append(secrets, []byte(sec))
 	}
 	srv.webhooks = &webhooks.Handler{Secrets: secrets, Store: st, Waker: srv.controller, Logger: logger}
+	srv.web = &web.Server{Store: st, Controller: srv.controller, Logger: logger, SessionKey: []byte(s.SessionKey),
+		PublicRead: s.PublicRead, SecureCookies: strings.HasPrefix(s.PublicURL, "https://")}
+	srv.closers = append(srv.closers, func() error { srv.web.Close(); return nil })
 	srv.handler = srv.routes()
 	return srv, nil
 }
@@ -166,6 +171,7 @@ func (srv *server) routes() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("POST /webhooks/github", srv.webhooks)
+	mux.Handle("/", srv.web) // dashboard and /api/v1
 	return mux
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"time"
@@ -25,6 +26,8 @@ type settings struct {
 	SlackWebhook   string        // MAINLINE_SLACK_WEBHOOK_URL: Slack incoming webhook for deploy news
 	NotifyURL      string        // MAINLINE_NOTIFY_WEBHOOK_URL: a plain HTTP webhook for deploy news
 	NotifySecret   string        // MAINLINE_NOTIFY_WEBHOOK_SECRET: signs what goes to NotifyURL
+	PublicRead     bool          // MAINLINE_PUBLIC_READ: dashboard pages and read API without sign-in
+	SessionKey     string        // MAINLINE_SESSION_KEY: signs dashboard sessions; the same on every replica
 	// ClusterLabels are put on every container the local cluster starts and
 	// select the ones it sees (set by `mainline demo`, not from the environment).
 	ClusterLabels map[string]string
@@ -49,7 +52,11 @@ const settingsHelp = `Environment:
                                     checks before its version is rolled back (default 60s)
   MAINLINE_SLACK_WEBHOOK_URL        Slack incoming webhook: deploys, rollbacks, failed verifications
   MAINLINE_NOTIFY_WEBHOOK_URL       HTTP endpoint that receives the same news as signed JSON
-  MAINLINE_NOTIFY_WEBHOOK_SECRET    HMAC secret for X-Mainline-Signature-256 on those requests`
+  MAINLINE_NOTIFY_WEBHOOK_SECRET    HMAC secret for X-Mainline-Signature-256 on those requests
+  MAINLINE_PUBLIC_READ              true: anyone may read the dashboard and the read API
+                                    (actions always need sign-in or an API token)
+  MAINLINE_SESSION_KEY              at least 32 characters signing dashboard sessions; set the
+                                    same on every replica (default: random, sign-ins end on restart)`
 
 func loadSettings(getenv func(string) string) (settings, error) {
 	s := settings{
@@ -65,6 +72,17 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		SlackWebhook: getenv("MAINLINE_SLACK_WEBHOOK_URL"),
 		NotifyURL:    getenv("MAINLINE_NOTIFY_WEBHOOK_URL"),
 		NotifySecret: getenv("MAINLINE_NOTIFY_WEBHOOK_SECRET"),
+		SessionKey:   getenv("MAINLINE_SESSION_KEY"),
+	}
+	if v := getenv("MAINLINE_PUBLIC_READ"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return s, fmt.Errorf("MAINLINE_PUBLIC_READ: want true or false, got %q", v)
+		}
+		s.PublicRead = b
+	}
+	if s.SessionKey != "" && len(s.SessionKey) < 32 {
+		return s, fmt.Errorf("MAINLINE_SESSION_KEY: want at least 32 characters, got %d", len(s.SessionKey))
 	}
 	for _, k := range []string{"MAINLINE_WEBHOOK_SECRET", "MAINLINE_WEBHOOK_SECRET_PREVIOUS"} {
 		if v := getenv(k); v != "" {
