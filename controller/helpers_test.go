@@ -11,14 +11,14 @@ import (
 // gitRepo is a bare repository (what Mainline watches) and a clone of it
 // (where the test plays the developer).
 type gitRepo struct {
-	t     *testing.T
+	t     testing.TB
 	Bare  string
 	Clone string
 }
 
 // newGitRepo makes a bare repository whose default branch is branch, with
 // one commit of files pushed to it.
-func newGitRepo(t *testing.T, branch string, files map[string]string) *gitRepo {
+func newGitRepo(t testing.TB, branch string, files map[string]string) *gitRepo {
 	t.Helper()
 	dir := t.TempDir()
 	r := &gitRepo{t: t, Bare: filepath.Join(dir, "origin.git"), Clone: filepath.Join(dir, "clone")}
