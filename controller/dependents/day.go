@@ -127,6 +127,7 @@ type ProjectReport struct {
 	Checks   providers.CommitState
 	Merged   bool
 	MergeSHA string
+	MergedAt time.Time // when Mainline asked for the merge
 	Err      error
 }
 
@@ -203,7 +204,7 @@ func (d *Day) run(ctx context.Context, ps []store.Project) (Report, error) {
 				log.Warn("dependents day", "project", r.p.Name, "err", pr.Err)
 			}
 			if pr.Merged {
-				merged = append(merged, mergedRepo{r: r, sha: pr.MergeSHA, at: d.clock().Now().UTC()})
+				merged = append(merged, mergedRepo{r: r, sha: pr.MergeSHA, at: pr.MergedAt})
 			}
 			rep.Projects = append(rep.Projects, pr)
 		}
@@ -466,6 +467,7 @@ func (d *Day) project(ctx context.Context, r *repo) ProjectReport {
 		if !r.cfg.Dependencies.Automerge {
 			break
 		}
+		rep.MergedAt = d.clock().Now().UTC()
 		sha, err := r.prs.MergePullRequest(ctx, pr.Number, pr.HeadSHA, message)
 		if err != nil {
 			rep.Err = fmt.Errorf("merge #%d: %w", pr.Number, err)
@@ -791,8 +793,9 @@ func (d *Day) afterMerge(ctx context.Context, m mergedRepo, needTag bool) (tagge
 	if err != nil {
 		return tagged, deployed, false, err
 	}
+	since := m.at.Truncate(time.Millisecond) // stores keep coarser times
 	for _, e := range evs {
-		if e.At.Before(m.at) {
+		if e.At.Before(since) {
 			continue
 		}
 		switch e.Kind {

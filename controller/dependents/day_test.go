@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mainline-cd/mainline/controller/dependents"
 	"github.com/mainline-cd/mainline/controller/dependents/proxytest"
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/controller/store/storetest"
+	"github.com/mainline-cd/mainline/providers"
+	"github.com/mainline-cd/mainline/providers/gitlocal"
 	"github.com/mainline-cd/mainline/providers/goproxy"
 )
 
@@ -164,4 +167,168 @@ func TestWavesOnGitlocal(t *testing.T) {
 			t.Errorf("%s: opened events after two runs = %d, want 1", name, len(got))
 		}
 	}
+}
+
+// TestWaves checks what happens between waves: the library's upgrade is
+// merged first; when the pipeline tags and verifies it, the service in the
+// next wave is upgraded to the new library version; when the deploy is
+// rolled back, the later waves do not run.
+func TestWaves(t *testing.T) {
+	tests := []struct {
+		name      string
+		afterKind string // the event the "pipeline" writes after the library's merge
+		wantS     string // what becomes of the service
+	}{
+		{"verified", "verified", "merged"},
+		{"rolled back", "rolled_back", "skipped"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			libV1 := libFiles("v1.0.0")
+			libV1["go.mod"] = "module example.com/lib\n\ngo 1.22\n\nrequire example.com/thirdparty v1.0.0\n"
+			libV1["dep.go"] = "package lib\n\nimport \"example.com/thirdparty\"\n\nvar Hello = thirdparty.Hello\n"
+			libV1[".mainline.yaml"] = "builds:\n  - name: api\n    dockerfile: Dockerfile\ndependencies: { automerge: true }\n"
+			libV1["Dockerfile"] = "FROM scratch\n"
+			px := proxytest.New(t, thirdparty("v1.0.0"), thirdparty("v1.1.0"), proxytest.Module{Path: "example.com/lib", Version: "v1.0.0", Files: libV1})
+			lib := newLocalRepo(t, px, libV1, true)
+			lib.tag(t, "v1.0.0")
+			svc := serviceFiles("svc")
+			svc["go.mod"] = "module example.com/svc\n\ngo 1.22\n\nrequire (\n\texample.com/lib v1.0.0\n\texample.com/thirdparty v1.1.0\n)\n"
+			s := newLocalRepo(t, px, svc, true)
+
+			st := storetest.SQLite(t)
+			if _, err := st.CreateProject(ctx, store.Project{Name: "lib", SCM: "git", Location: lib.bare}); err != nil {
+				t.Fatal(err)
+			}
+			svcP, err := st.CreateProject(ctx, store.Project{Name: "svc", SCM: "git", Location: s.bare})
+			if err != nil {
+				t.Fatal(err)
+			}
+			index, err := goproxy.New(goproxy.Config{Proxy: px.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The pipeline, played by the ref-update callback: the merge on
+			// the library's main is tagged v1.0.1, the tag reaches the
+			// proxy, and the deploy ends with tt.afterKind.
+			open := func(_ context.Context, p store.Project) (providers.SCM, error) {
+				return gitlocal.Open(p.Location, gitlocal.OnRefUpdate(func(ctx context.Context, u gitlocal.RefUpdate) {
+					if p.Name != "lib" || u.Ref != "refs/heads/main" {
+						return
+					}
+					run(t, lib.bare, nil, "git", "tag", "v1.0.1", u.New)
+					files := libV1
+					files["go.mod"] = run(t, lib.bare, nil, "git", "show", u.New+":go.mod") + "\n"
+					px.Add(proxytest.Module{Path: "example.com/lib", Version: "v1.0.1", Files: files})
+					if _, err := st.AddEvent(ctx, store.Event{ProjectID: p.ID, Kind: tt.afterKind, Message: "deploy of v1.0.1", At: time.Now().UTC()}); err != nil {
+						t.Error(err)
+					}
+				}))
+			}
+			day := &dependents.Day{Store: st, SCM: open, Index: index, Env: px.Env(), WaveWait: time.Minute, PollInterval: 10 * time.Millisecond}
+			rep, err := day.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]dependents.ProjectReport{}
+			for _, pr := range rep.Projects {
+				got[pr.Project] = pr
+			}
+			if l := got["lib"]; !l.Merged || l.Wave != 1 {
+				t.Fatalf("lib: merged %v in wave %d (err %v); want merged in wave 1", l.Merged, l.Wave, l.Err)
+			}
+			sv := got["svc"]
+			switch tt.wantS {
+			case "merged":
+				if !sv.Merged || len(sv.Upgrades) != 1 || sv.Upgrades[0].String() != "example.com/lib v1.0.0 → v1.0.1" {
+					t.Errorf("svc: merged %v, upgrades %v (err %v); want example.com/lib v1.0.0 → v1.0.1 merged", sv.Merged, sv.Upgrades, sv.Err)
+				}
+				if rep.Stopped != "" {
+					t.Errorf("Stopped = %q, want empty", rep.Stopped)
+				}
+			case "skipped":
+				if sv.Skipped == "" || sv.Action != "" || rep.Stopped == "" {
+					t.Errorf("svc: skipped %q, action %q, Stopped %q; want skipped because the wave was stopped", sv.Skipped, sv.Action, rep.Stopped)
+				}
+				if got := events(t, st, svcP.ID, dependents.EventOpened); len(got) != 0 {
+					t.Errorf("svc got a pull request after a rollback: %q", got)
+				}
+			}
+		})
+	}
+}
+
+// TestLeftOut: an upgrade that breaks the build and a module that cannot be
+// resolved are left out of the pull request, which keeps the rest and
+// lists them with the failing output.
+func TestLeftOut(t *testing.T) {
+	ctx := context.Background()
+	broken := proxytest.Module{Path: "example.com/thirdparty", Version: "v1.1.0", Files: map[string]string{
+		"thirdparty.go": "package thirdparty\n\nfunc Greet() string { return \"renamed\" }\n",
+	}}
+	px := proxytest.New(t,
+		proxytest.Module{Path: "example.com/lib", Version: "v1.0.0", Files: libFiles("v1.0.0")},
+		proxytest.Module{Path: "example.com/lib", Version: "v1.1.0", Files: libFiles("v1.1.0")},
+		thirdparty("v1.0.0"), broken,
+		proxytest.Module{Path: "example.com/flaky", Version: "v1.0.0", Files: map[string]string{"flaky.go": "package flaky\n"}},
+		proxytest.Module{Path: "example.com/flaky", Version: "v1.1.0", Files: map[string]string{"flaky.go": "package flaky\n"}},
+	)
+	files := serviceFiles("svc")
+	files["go.mod"] = "module example.com/svc\n\ngo 1.22\n\nrequire (\n\texample.com/lib v1.0.0\n\texample.com/thirdparty v1.0.0\n\texample.com/flaky v1.0.0\n)\n"
+	files["flaky.go"] = "package main\n\nimport _ \"example.com/flaky\"\n"
+	svc := newLocalRepo(t, px, files, false)
+	st := storetest.SQLite(t)
+	if _, err := st.CreateProject(ctx, store.Project{Name: "svc", SCM: "git", Location: svc.bare}); err != nil {
+		t.Fatal(err)
+	}
+	index, err := goproxy.New(goproxy.Config{Proxy: px.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := failingIndex{ModuleIndex: index, path: "example.com/flaky"}
+	var refs refUpdates
+	day := &dependents.Day{Store: st, SCM: refs.opener(t), Index: failing, Env: px.Env()}
+	rep, err := day.RunProject(ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Upgrades) != 1 || rep.Upgrades[0].Name != "example.com/lib" {
+		t.Errorf("upgrades = %v, want only example.com/lib", rep.Upgrades)
+	}
+	left := map[string]dependents.LeftOut{}
+	for _, l := range rep.LeftOut {
+		left[l.Name] = l
+	}
+	if l := left["example.com/thirdparty"]; !strings.Contains(l.Reason, "go build") || !strings.Contains(l.Log, "undefined: thirdparty.Hello") {
+		t.Errorf("thirdparty left out with %q, log %q; want the go build failure", l.Reason, l.Log)
+	}
+	if l := left["example.com/flaky"]; !strings.Contains(l.Reason, "cannot resolve") {
+		t.Errorf("flaky left out with %q, want cannot resolve", l.Reason)
+	}
+	if !rep.Merged || rep.PR.Title != "Upgrade 1 dependency" {
+		t.Errorf("merged %v, title %q; want the one good upgrade merged", rep.Merged, rep.PR.Title)
+	}
+	for _, want := range []string{"### Left out", "example.com/thirdparty | v1.0.0 | v1.1.0 |", "undefined: thirdparty.Hello", "example.com/flaky"} {
+		if !strings.Contains(rep.PR.Body, want) {
+			t.Errorf("body lacks %q:\n%s", want, rep.PR.Body)
+		}
+	}
+	if gomod := svc.file(t, "go.mod"); !strings.Contains(gomod, "example.com/thirdparty v1.0.0") || !strings.Contains(gomod, "example.com/lib v1.1.0") {
+		t.Errorf("go.mod on main:\n%s", gomod)
+	}
+}
+
+// failingIndex fails every lookup of one module, as an unreachable or
+// broken proxy would.
+type failingIndex struct {
+	providers.ModuleIndex
+	path string
+}
+
+func (f failingIndex) Versions(ctx context.Context, path string) ([]string, error) {
+	if path == f.path {
+		return nil, fmt.Errorf("GET %s/@v/list: 502 Bad Gateway", path)
+	}
+	return f.ModuleIndex.Versions(ctx, path)
 }
