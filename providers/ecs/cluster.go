@@ -3,6 +3,8 @@ package ecs
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -157,9 +159,10 @@ type serviceVersion struct{ service, version string }
 // update is an UpdateService or CreateService this Cluster made, and what a
 // read must show to be at least as new as it.
 type update struct {
-	deployment string // the PRIMARY deployment id it answered with
+	deployment string    // the PRIMARY deployment id it answered with
+	created    time.Time // when ECS says that deployment was created
 	desired    int32
-	at         time.Time
+	at         time.Time // on the Cluster's clock
 }
 
 type failure struct{ version, reason string }
@@ -448,14 +451,19 @@ func (c *Cluster) observe(ctx context.Context, name string) (svc *types.Service,
 }
 
 // shows reports whether svc is at least as new as update u: it lists u's
-// deployment and has u's desired count.
+// deployment with u's desired count, or a deployment created after u's
+// (ECS's rollback of it, say, after which u's deployment is gone).
 func shows(svc *types.Service, u update) bool {
 	if svc == nil {
 		return false
 	}
-	return svc.DesiredCount == u.desired && slices.ContainsFunc(svc.Deployments, func(d types.Deployment) bool {
-		return aws.ToString(d.Id) == u.deployment
-	})
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Id) == u.deployment && svc.DesiredCount == u.desired ||
+			!u.created.IsZero() && aws.ToTime(d.CreatedAt).After(u.created) {
+			return true
+		}
+	}
+	return false
 }
 
 // remember records an update this Cluster made, from ECS's answer to it.
@@ -463,7 +471,8 @@ func (c *Cluster) remember(name string, svc *types.Service) {
 	if svc == nil || len(svc.Deployments) == 0 {
 		return
 	}
-	u := update{deployment: aws.ToString(primaryDeployment(svc).Id), desired: svc.DesiredCount, at: c.clock.Now()}
+	p := primaryDeployment(svc)
+	u := update{deployment: aws.ToString(p.Id), created: aws.ToTime(p.CreatedAt), desired: svc.DesiredCount, at: c.clock.Now()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.updates[name] = u
@@ -680,7 +689,11 @@ func (c *Cluster) create(ctx context.Context, spec providers.InstanceSpec, n, su
 		return err
 	}
 	name := c.ServiceName(spec.Project, spec.Build)
+	// The same create, made again because reads did not show the first,
+	// carries the same token, and ECS answers it with the service.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", name, td, n))
 	in := &awsecs.CreateServiceInput{
+		ClientToken:             aws.String(hex.EncodeToString(sum[:18])), // ECS takes up to 36 characters
 		Cluster:                 &c.cfg.Cluster,
 		ServiceName:             &name,
 		TaskDefinition:          &td,

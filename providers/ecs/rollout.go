@@ -51,13 +51,13 @@ func (c *Cluster) Rollout(ctx context.Context, spec providers.InstanceSpec, inst
 	if err != nil {
 		return providers.RolloutStatus{}, fmt.Errorf("%s: %w", what, err)
 	}
-	if !fresh {
-		return c.waitingForECS(ctx, svc, name)
-	}
 	if failed {
 		st, err := c.versions(ctx, svc)
 		st.Failed, st.Reason = true, known
 		return st, err
+	}
+	if !fresh {
+		return c.waitingForECS(ctx, svc, name)
 	}
 	if svc == nil {
 		if err := c.create(ctx, spec, instances, maxSurge, maxUnavailable); err != nil {

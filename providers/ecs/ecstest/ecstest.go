@@ -13,8 +13,10 @@
 // update rules: it starts tasks of the PRIMARY deployment while at most
 // floor(desired·maximumPercent/100) tasks run, stops tasks of older
 // deployments while at least ceil(desired·minimumHealthyPercent/100) stay
-// healthy, marks the PRIMARY deployment's rolloutState COMPLETED once its
-// tasks are all running and healthy and nothing else runs, and trips the
+// healthy, marks the PRIMARY deployment's rolloutState COMPLETED one step
+// after its tasks were all running and healthy with nothing else running
+// (so a read can show a finished-looking deployment still IN_PROGRESS,
+// as ECS's can), and trips the
 // deployment circuit breaker (FAILED, and a rollback deployment to the last
 // completed task definition when rollback is on) after enough of its tasks
 // failed. The world advances one step on every DescribeServices and
@@ -81,7 +83,8 @@ type Server struct {
 	taskOrder []string            // task ARNs in creation order
 	failed    map[string]bool     // images whose tasks fail their health checks
 	throttle  int
-	stale     int
+	staleNext int // stale reads to begin at the next change
+	stale     int // stale reads left
 	calls     map[string]int
 	throttled int
 }
@@ -140,13 +143,18 @@ func (s *Server) Throttle(n int) {
 	s.throttle = n
 }
 
-// StaleReads answers the next n DescribeServices requests with every
-// service as it was before its latest CreateService or UpdateService (a
-// service created by it is MISSING).
+// StaleReads makes the n DescribeServices requests that follow the next
+// CreateService or UpdateService answer with every service as it was
+// before its latest CreateService or UpdateService (a service that did not
+// exist then is MISSING), as ECS's eventually consistent reads can right
+// after a change. StaleReads(0) ends stale reads at once.
 func (s *Server) StaleReads(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stale = n
+	s.staleNext = n
+	if n == 0 {
+		s.stale = 0
+	}
 }
 
 // Calls reports how many requests of action the fake answered, throttled
@@ -294,6 +302,7 @@ type service struct {
 	started     int
 	peak        int
 	minHealthy  int
+	clientToken string                     // of the CreateService that made it
 	extra       map[string]json.RawMessage // fields kept as given (networkConfiguration, loadBalancers, …)
 }
 
@@ -305,6 +314,7 @@ type deployment struct {
 	rollout     string
 	reason      string
 	failedTasks int
+	steady      bool // its tasks all ran healthy, alone, at the last step
 	createdAt   time.Time
 	updatedAt   time.Time
 }
@@ -638,7 +648,10 @@ func (s *Server) createService(dec *json.Decoder) (any, *apiError) {
 	if in.ServiceName == "" {
 		return nil, invalidParam("Service name cannot be empty.")
 	}
-	if s.services[in.ServiceName] != nil {
+	if svc := s.services[in.ServiceName]; svc != nil {
+		if in.ClientToken != "" && in.ClientToken == svc.clientToken {
+			return map[string]any{"service": s.serviceJSON(svc)}, nil // a retry of the same create
+		}
 		return nil, invalidParam("Creation of service was not idempotent.")
 	}
 	td := s.lookupTaskDef(in.TaskDefinition)
@@ -657,15 +670,16 @@ func (s *Server) createService(dec *json.Decoder) (any, *apiError) {
 		cfg = *in.DeploymentConfiguration
 	}
 	svc := &service{
-		arn:        fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, Account, ClusterName, in.ServiceName),
-		name:       in.ServiceName,
-		taskDef:    td.arn,
-		desired:    desired,
-		cfg:        cfg,
-		launchType: in.LaunchType,
-		createdAt:  s.now,
-		minHealthy: -1,
-		extra:      map[string]json.RawMessage{},
+		arn:         fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, Account, ClusterName, in.ServiceName),
+		name:        in.ServiceName,
+		taskDef:     td.arn,
+		desired:     desired,
+		cfg:         cfg,
+		launchType:  in.LaunchType,
+		createdAt:   s.now,
+		minHealthy:  -1,
+		clientToken: in.ClientToken,
+		extra:       map[string]json.RawMessage{},
 	}
 	for k, v := range map[string]json.RawMessage{"networkConfiguration": in.NetworkConfiguration, "loadBalancers": in.LoadBalancers} {
 		if len(v) > 0 {
@@ -673,6 +687,7 @@ func (s *Server) createService(dec *json.Decoder) (any, *apiError) {
 		}
 	}
 	s.services[svc.name] = svc
+	s.changed()
 	s.startDeployment(svc, td.arn)
 	s.eventf(svc, "(service %s) was created.", svc.name)
 	return map[string]any{"service": s.serviceJSON(svc)}, nil
@@ -731,7 +746,15 @@ func (s *Server) updateService(dec *json.Decoder) (any, *apiError) {
 	}
 	raw, _ := json.Marshal(before)
 	svc.before = raw
+	s.changed()
 	return map[string]any{"service": s.serviceJSON(svc)}, nil
+}
+
+// changed starts the stale reads StaleReads asked for.
+func (s *Server) changed() {
+	if s.staleNext > 0 {
+		s.stale, s.staleNext = s.staleNext, 0
+	}
 }
 
 // startDeployment makes a new PRIMARY deployment of taskDef; the one that
@@ -1083,7 +1106,11 @@ func (s *Server) stepService(svc *service) {
 	for _, tk := range mine {
 		done = done && s.healthy(tk)
 	}
-	if done && primary.rollout == "IN_PROGRESS" {
+	// ECS calls a deployment complete once the service has been steady a
+	// while: here, on the step after the one that first found it so.
+	steady := done && primary.steady
+	primary.steady = done
+	if steady && primary.rollout == "IN_PROGRESS" {
 		primary.rollout, primary.updatedAt = "COMPLETED", s.now
 		primary.reason = "ECS deployment " + primary.id + " completed."
 		svc.lastDone = primary.taskDef
