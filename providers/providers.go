@@ -14,6 +14,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists: a create found the name already taken (e.g. a tag).
 	ErrExists = errors.New("already exists")
+	// ErrUnavailable: the outside system is down, overloaded, throttling
+	// or did not answer in time. Nothing is wrong with the request; the
+	// same call may work later, so callers retry instead of recording a
+	// failure.
+	ErrUnavailable = errors.New("temporarily unavailable")
 )
 
 // Tag is a git tag and the commit it points at (peeled: for an annotated tag,
