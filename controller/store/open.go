@@ -175,7 +175,9 @@ func openPostgres(ctx context.Context, u *url.URL) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: postgres %s: %w", where, err)
 	}
-	return newSQLStore(db, db), nil
+	s := newSQLStore(db, db)
+	s.pg = true
+	return s, nil
 }
 
 // lockPostgres holds a session advisory lock on its own connection until

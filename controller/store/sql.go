@@ -26,6 +26,10 @@ type sqlStore struct {
 	// of an InTx store.
 	r, w querier
 	tx   bool
+
+	// pg is set on PostgreSQL, whose clock the lease queries use (see
+	// lease.go); every other query is the same on both backends.
+	pg bool
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -625,7 +629,7 @@ func (s *sqlStore) InTx(ctx context.Context, fn func(tx Store) error) (err error
 			tx.Rollback()
 		}
 	}()
-	txs := &sqlStore{rdb: s.rdb, wdb: s.wdb, r: tx, w: tx, tx: true}
+	txs := &sqlStore{rdb: s.rdb, wdb: s.wdb, r: tx, w: tx, tx: true, pg: s.pg}
 	if err := fn(txs); err != nil {
 		done = true
 		if rbErr := tx.Rollback(); rbErr != nil {

@@ -27,6 +27,10 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrSchemaTooNew: the database was migrated by a newer Mainline.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+	// ErrFenced: CheckLease found that the lease has moved on to another
+	// term or has expired, so whoever asked is no longer the leader and
+	// must not write.
+	ErrFenced = errors.New("store: fenced: the lease is no longer held at this term")
 )
 
 // Project is one watched repository.
@@ -175,6 +179,17 @@ type Token struct {
 	CreatedAt time.Time
 }
 
+// Lease is a named lock with an expiry, held by one holder at a time: the
+// controller's leader election. Term grows by one every time the lease
+// changes hands (including being taken again after a release), so a term
+// names one uninterrupted holding and can fence writes (see CheckLease).
+type Lease struct {
+	Name      string
+	Holder    string // "" when released
+	Term      int64
+	ExpiresAt time.Time // by the database's clock on PostgreSQL
+}
+
 // Store is everything the controller persists. Implementations are safe for
 // concurrent use. Methods that return one row return ErrNotFound when there
 // is none.
@@ -249,6 +264,27 @@ type Store interface {
 	AddToken(ctx context.Context, t Token) (Token, error)
 	// TokenByHash finds the token whose hash is hash.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+
+	// AcquireLease takes the lease name for holder (non-empty) until ttl
+	// from now when it is free, released, expired or already holder's (a
+	// renewal, which keeps the term); Term grows only when the holder
+	// changes. It returns ErrConflict while another holder's lease is
+	// unexpired. It is one atomic statement: of concurrent acquirers at
+	// most one wins. On PostgreSQL "now" is the database's clock, so
+	// replicas with skewed clocks still agree on expiry.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
+	// ReleaseLease frees the lease if holder holds it, so another can take
+	// it at once; otherwise it does nothing.
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// Lease returns the lease's current record (ErrNotFound if it was
+	// never taken).
+	Lease(ctx context.Context, name string) (Lease, error)
+	// CheckLease returns nil if the lease is held, unexpired, at term, and
+	// ErrFenced otherwise. Called on the Store of an InTx, it also keeps
+	// the lease from changing hands until the transaction ends, so a
+	// write after it in the same transaction commits only while term
+	// still leads: that is how writes are fenced.
+	CheckLease(ctx context.Context, name string, term int64) error
 
 	// InTx runs fn with a Store whose writes commit together when fn
 	// returns nil and are all rolled back when it returns an error.

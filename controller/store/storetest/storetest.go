@@ -58,6 +58,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentTx", testConcurrentTx},
 		{"Times", testTimes},
 		{"Ping", testPing},
+		{"Lease", testLease},
+		{"LeaseRace", testLeaseRace},
+		{"LeaseExpiry", testLeaseExpiry},
+		{"LeaseFence", testLeaseFence},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
