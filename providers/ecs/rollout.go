@@ -59,6 +59,9 @@ func (c *Cluster) Rollout(ctx context.Context, spec providers.InstanceSpec, inst
 	if !fresh {
 		return c.waitingForECS(ctx, svc, name)
 	}
+	if svc == nil && instances == 0 {
+		return providers.RolloutStatus{Done: true, Reason: "no service, and none wanted", Versions: map[string]int{}}, nil
+	}
 	if svc == nil {
 		if err := c.create(ctx, spec, instances, maxSurge, maxUnavailable); err != nil {
 			return providers.RolloutStatus{}, fmt.Errorf("%s: %w", what, err)

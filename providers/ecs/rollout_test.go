@@ -394,3 +394,23 @@ func TestNewRequires(t *testing.T) {
 		t.Error("Endpoint without Config.Endpoint: nil error, want one")
 	}
 }
+
+func TestRolloutZeroInstances(t *testing.T) {
+	srv := ecstest.NewServer(t)
+	c := newCluster(t, srv, 3)
+	if st, _ := rollout(t, c, spec("0.0.1"), 0, 1, 0, nil); !st.Done || len(st.Versions) != 0 {
+		t.Errorf("rollout of nothing with no service = %+v, want done with no versions", st)
+	}
+	if got := srv.Calls("CreateService"); got != 0 {
+		t.Errorf("CreateService called %d times to run nothing", got)
+	}
+	if st, _ := rollout(t, c, spec("0.0.1"), 2, 1, 0, nil); !st.Done {
+		t.Fatalf("rollout of 0.0.1 ×2: %+v", st)
+	}
+	if st, _ := rollout(t, c, spec("0.0.1"), 0, 1, 0, nil); !st.Done || len(st.Versions) != 0 {
+		t.Errorf("rollout down to 0 = %+v, want done with no versions", st)
+	}
+	if svc := service(t, srv); svc.DesiredCount != 0 || svc.Deployments[0].Running != 0 {
+		t.Errorf("service after scaling to 0: desired %d, running %d; want 0, 0", svc.DesiredCount, svc.Deployments[0].Running)
+	}
+}
