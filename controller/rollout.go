@@ -144,6 +144,9 @@ func (r *run) setDesired(ctx context.Context, build, version string, instances i
 	if _, err := c.Store.SetDesired(ctx, next); err != nil {
 		return false, fmt.Errorf("set desired state of %s: %w", build, err)
 	}
+	if cur.Version != version {
+		c.Metrics.DesiredChanged(causeOf(setBy))
+	}
 	return cur.Version != version, c.event(ctx, p, "desired_changed", "%s: desired %s (was %s), set by %s",
 		build, times(version, instances), times(cur.Version, cur.Instances), setBy)
 }
@@ -214,6 +217,9 @@ func (r *run) scaleBuild(ctx context.Context, b config.Build) (bool, string, err
 	}
 	if err != nil {
 		return false, "", fmt.Errorf("load desired state of %s: %w", b.Name, err)
+	}
+	if roller, ok := c.Providers.Cluster.(providers.Roller); ok {
+		return r.rollWith(ctx, roller, b, d)
 	}
 	insts, err := c.Providers.Cluster.Instances(ctx, p.Name, b.Name)
 	if err != nil {
@@ -303,12 +309,21 @@ func health(s providers.InstanceState) deploy.Health {
 
 // recordLast stores the healthy instances per version when they changed.
 func (r *run) recordLast(ctx context.Context, build string, insts []providers.Instance) error {
-	c, p := r.c, r.project
 	versions := map[string]int{}
 	for _, in := range insts {
 		if in.State == providers.InstanceHealthy {
 			versions[in.Version]++
 		}
+	}
+	return r.recordVersions(ctx, build, versions)
+}
+
+// recordVersions stores a build's last state, instances per version, when
+// it changed.
+func (r *run) recordVersions(ctx context.Context, build string, versions map[string]int) error {
+	c, p := r.c, r.project
+	if versions == nil {
+		versions = map[string]int{}
 	}
 	prev, err := c.Store.Last(ctx, p.ID, build)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
