@@ -144,9 +144,6 @@ func (r *run) setDesired(ctx context.Context, build, version string, instances i
 	if _, err := c.Store.SetDesired(ctx, next); err != nil {
 		return false, fmt.Errorf("set desired state of %s: %w", build, err)
 	}
-	if cur.Version != version {
-		c.Metrics.DesiredChanged(causeOf(setBy))
-	}
 	return cur.Version != version, c.event(ctx, p, "desired_changed", "%s: desired %s (was %s), set by %s",
 		build, times(version, instances), times(cur.Version, cur.Instances), setBy)
 }
