@@ -40,6 +40,7 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		newConfigCmd(),
 		newDemoCmd(getenv),
 		newTokenCmd(getenv),
+		newDepsCmd(getenv),
 	)
 	return root
 }

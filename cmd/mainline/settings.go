@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +28,7 @@ type settings struct {
 	NotifySecret   string        // MAINLINE_NOTIFY_WEBHOOK_SECRET: signs what goes to NotifyURL
 	PublicRead     bool          // MAINLINE_PUBLIC_READ: dashboard pages and read API without sign-in
 	SessionKey     string        // MAINLINE_SESSION_KEY: signs dashboard sessions; the same on every replica
+	GoProxy        string        // MAINLINE_GOPROXY: module proxy list for dependents day (default $GOPROXY, else proxy.golang.org)
 	// ClusterLabels are put on every container the local cluster starts and
 	// select the ones it sees (set by `mainline demo`, not from the environment).
 	ClusterLabels map[string]string
@@ -56,7 +57,9 @@ const settingsHelp = `Environment:
   MAINLINE_PUBLIC_READ              true: anyone may read the dashboard and the read API
                                     (actions always need sign-in or an API token)
   MAINLINE_SESSION_KEY              at least 32 characters signing dashboard sessions; set the
-                                    same on every replica (default: random, sign-ins end on restart)`
+                                    same on every replica (default: random, sign-ins end on restart)
+  MAINLINE_GOPROXY                  module proxy list dependents day asks and runs the go tool with
+                                    (default: $GOPROXY, else https://proxy.golang.org; direct is skipped)`
 
 func loadSettings(getenv func(string) string) (settings, error) {
 	s := settings{
@@ -73,6 +76,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		NotifyURL:    getenv("MAINLINE_NOTIFY_WEBHOOK_URL"),
 		NotifySecret: getenv("MAINLINE_NOTIFY_WEBHOOK_SECRET"),
 		SessionKey:   getenv("MAINLINE_SESSION_KEY"),
+		GoProxy:      or(getenv("MAINLINE_GOPROXY"), or(getenv("GOPROXY"), "https://proxy.golang.org")),
 	}
 	if v := getenv("MAINLINE_PUBLIC_READ"); v != "" {
 		b, err := strconv.ParseBool(v)
