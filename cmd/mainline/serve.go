@@ -22,7 +22,7 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the controller, the webhook receiver and the HTTP server",
-		Long:  "Run the controller, the webhook receiver and the HTTP server.\n\n" + settingsHelp,
+		Long:  "Run the controller, the webhook receiver and the HTTP server.\n\n" + settingsHelp + "\n" + ecsHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(getenv)
@@ -33,7 +33,11 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 				s.Addr = addr
 			}
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
-			p, closeProviders, err := localProviders(cmd.Context(), &s, logger)
+			newProviders := localProviders
+			if s.Cluster == "ecs" {
+				newProviders = ecsProviders
+			}
+			p, closeProviders, err := newProviders(cmd.Context(), &s, logger)
 			if err != nil {
 				return err
 			}

@@ -29,6 +29,8 @@ type settings struct {
 	PublicRead     bool          // MAINLINE_PUBLIC_READ: dashboard pages and read API without sign-in
 	SessionKey     string        // MAINLINE_SESSION_KEY: signs dashboard sessions; the same on every replica
 	GoProxy        string        // MAINLINE_GOPROXY: module proxy list for dependents day (default $GOPROXY, else proxy.golang.org)
+	Cluster        string        // MAINLINE_CLUSTER: "docker" (default) or "ecs"
+	ECS            ecsSettings   // MAINLINE_ECS_*, when Cluster is "ecs"
 	// ClusterLabels are put on every container the local cluster starts and
 	// select the ones it sees (set by `mainline demo`, not from the environment).
 	ClusterLabels map[string]string
@@ -77,6 +79,11 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		NotifySecret: getenv("MAINLINE_NOTIFY_WEBHOOK_SECRET"),
 		SessionKey:   getenv("MAINLINE_SESSION_KEY"),
 		GoProxy:      or(getenv("MAINLINE_GOPROXY"), or(getenv("GOPROXY"), "https://proxy.golang.org")),
+		Cluster:      or(getenv("MAINLINE_CLUSTER"), "docker"),
+		ECS:          loadECSSettings(getenv),
+	}
+	if s.Cluster != "docker" && s.Cluster != "ecs" {
+		return s, fmt.Errorf("MAINLINE_CLUSTER: want docker or ecs, got %q", s.Cluster)
 	}
 	if v := getenv("MAINLINE_PUBLIC_READ"); v != "" {
 		b, err := strconv.ParseBool(v)
