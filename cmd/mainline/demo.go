@@ -30,6 +30,7 @@ import (
 	"github.com/mainline-cd/mainline/controller"
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/providers/docker"
+	"github.com/mainline-cd/mainline/web"
 )
 
 // The demo's fixed names.
@@ -86,8 +87,8 @@ func newDemoCmd(getenv func(string) string) *cobra.Command {
 				return fmt.Errorf("MAINLINE_DEMO_LABELS: %w", err)
 			}
 			o.labels = labels
-			_, _, err = cmd.Root().Find([]string{"deps", "run"})
-			o.depsRun = err == nil
+			deps, rest, err := cmd.Root().Find([]string{"deps", "run"})
+			o.depsRun = err == nil && len(rest) == 0 && deps.Name() == "run"
 			return runDemo(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -206,11 +207,15 @@ func (d *demo) run(ctx context.Context) error {
 	if created {
 		fmt.Fprintf(d.out, "  created the orders service's repository and your clone\n")
 	}
-	secret, _, err := readOrCreateSecret(d.path("webhook-secret"), "")
+	secret, err := readOrCreateSecret(d.path("webhook-secret"), randomSecret)
 	if err != nil {
 		return err
 	}
-	token, _, err := readOrCreateSecret(d.path("admin-token"), "mlt_")
+	sessionKey, err := readOrCreateSecret(d.path("session-key"), randomSecret)
+	if err != nil {
+		return err
+	}
+	token, err := readOrCreateSecret(d.path("admin-token"), newToken)
 	if err != nil {
 		return err
 	}
@@ -243,6 +248,10 @@ func (d *demo) run(ctx context.Context) error {
 		PublicURL:      "http://" + d.opts.addr + "/",
 		HealthDeadline: demoHealthDeadline,
 		ClusterLabels:  labels,
+		// On loopback, anyone may look; deploying, rolling back and
+		// pausing need the admin token.
+		PublicRead: true,
+		SessionKey: sessionKey,
 	}
 	p, closeProviders, err := localProviders(ctx, &s, logger)
 	if err != nil {
@@ -603,38 +612,45 @@ func fileHash(path string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// readOrCreateSecret returns the secret kept in path, creating a random
-// one (readable only by the user) the first time. It reports whether it
-// made a new one.
-func readOrCreateSecret(path, prefix string) (string, bool, error) {
+// readOrCreateSecret returns the secret kept in path, creating one with
+// gen (readable only by the user) the first time.
+func readOrCreateSecret(path string, gen func() (string, error)) (string, error) {
 	data, err := os.ReadFile(path)
 	if err == nil {
 		s := strings.TrimSpace(string(data))
 		if s == "" {
-			return "", false, fmt.Errorf("%s is empty; delete it to get a new one", path)
+			return "", fmt.Errorf("%s is empty; delete it to get a new one", path)
 		}
-		return s, false, nil
+		return s, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, fmt.Errorf("read %s: %w", filepath.Base(path), err)
+		return "", fmt.Errorf("read %s: %w", filepath.Base(path), err)
 	}
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", false, err
+	s, err := gen()
+	if err != nil {
+		return "", err
 	}
-	s := prefix + hex.EncodeToString(b)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return "", false, fmt.Errorf("create %s: %w", filepath.Base(path), err)
+		return "", fmt.Errorf("create %s: %w", filepath.Base(path), err)
 	}
 	_, err = f.WriteString(s + "\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("write %s: %w", filepath.Base(path), err)
+		return "", fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
-	return s, true, nil
+	return s, nil
+}
+
+// randomSecret returns 32 random bytes in hex.
+func randomSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
@@ -670,8 +686,8 @@ func (d *demo) ensureProject(ctx context.Context, st store.Store) (store.Project
 
 // ensureToken stores the admin token's hash, unless it is stored already.
 func ensureToken(ctx context.Context, st store.Store, token string) error {
-	sum := sha256.Sum256([]byte(token))
-	_, err := st.TokenByHash(ctx, sum[:])
+	hash := web.HashToken(token)
+	_, err := st.TokenByHash(ctx, hash)
 	if err == nil {
 		return nil
 	}
@@ -680,7 +696,7 @@ func ensureToken(ctx context.Context, st store.Store, token string) error {
 	}
 	name := demoTokenName
 	for i := 2; ; i++ {
-		_, err := st.AddToken(ctx, store.Token{Name: name, Hash: sum[:]})
+		_, err := st.AddToken(ctx, store.Token{Name: name, Hash: hash, CreatedAt: time.Now().UTC()})
 		if !errors.Is(err, store.ErrConflict) || i > 100 {
 			if err != nil {
 				return fmt.Errorf("admin token: %w", err)
@@ -712,7 +728,9 @@ func runGit(ctx context.Context, dir string, args ...string) (string, error) {
 func (d *demo) printWelcome(ctx context.Context, addr, endpoint, token string) {
 	clone := d.path(demoProject)
 	dashboard := "http://" + addr + "/"
-	if !servesDashboard(ctx, dashboard) {
+	if servesDashboard(ctx, dashboard) {
+		dashboard += " (sign in with the admin token to deploy, roll back or pause)"
+	} else {
 		dashboard = fmt.Sprintf("not in this build yet; for the same facts run\n                MAINLINE_DATA_DIR=%s mainline status %s", shellQuote(d.dir), demoProject)
 	}
 	var b strings.Builder
@@ -764,13 +782,14 @@ type demoWatcher struct {
 	lastEvent int64  // newest event printed (or skipped as old)
 }
 
-// noteworthy are the event kinds printed as they happen.
-var noteworthy = map[string]bool{
-	"rolled_back":   true,
-	"build_failed":  true,
-	"verify_failed": true,
-	"stalled":       true,
-	"error":         true,
+// noteworthy reports whether events of a kind are printed as they
+// happen: the ones that say something went wrong.
+func noteworthy(kind string) bool {
+	switch kind {
+	case "rolled_back", "build_failed", "verify_failed", "stalled", "error":
+		return true
+	}
+	return false
 }
 
 // start skips the events of earlier runs.
@@ -798,7 +817,7 @@ func (w *demoWatcher) poll(ctx context.Context) (bool, error) {
 			continue
 		}
 		w.lastEvent = e.ID
-		if noteworthy[e.Kind] {
+		if noteworthy(e.Kind) {
 			fmt.Fprintf(w.out, "  %s  ! %s\n", e.At.Local().Format("15:04:05"), firstLine(e.Message))
 		}
 	}

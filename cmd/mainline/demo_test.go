@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/controller/store/storetest"
 	"github.com/mainline-cd/mainline/providers/docker/dockertest"
+	"github.com/mainline-cd/mainline/web"
 	"github.com/mainline-cd/mainline/webhooks"
 )
 
@@ -115,6 +115,10 @@ func TestDemo(t *testing.T) {
 		t.Errorf("tagged events = %q, want one for 0.0.2", got)
 	}
 	d.waitOutput(time.Minute, "0.0.2 is live ×2 and verified")
+	dashboard := d.field("dashboard")
+	if page := get(t, dashboard); !strings.Contains(page, "orders") || !strings.Contains(page, "0.0.2") {
+		t.Errorf("the dashboard at %s does not show orders at 0.0.2:\n%s", dashboard, page)
+	}
 
 	// A version that fails its health checks: rolled back to 0.0.2.
 	d.push(clone, "Break the health check", `healthy  = false`)
@@ -649,19 +653,13 @@ func checkToken(t *testing.T, st store.Store, printed, file string) {
 	if strings.TrimSpace(string(data)) != printed || !strings.HasPrefix(printed, "mlt_") {
 		t.Errorf("printed token is not the one in %s", file)
 	}
-	sum := sha256Sum(printed)
-	tok, err := st.TokenByHash(context.Background(), sum)
+	tok, err := st.TokenByHash(context.Background(), web.HashToken(printed))
 	if err != nil {
 		t.Fatalf("the admin token's hash is not in the store: %v", err)
 	}
 	if tok.Name != demoTokenName {
 		t.Errorf("token name = %q, want %q", tok.Name, demoTokenName)
 	}
-}
-
-func sha256Sum(s string) []byte {
-	h := sha256.Sum256([]byte(s))
-	return h[:]
 }
 
 func demoID(t *testing.T, data string) string {
@@ -714,6 +712,22 @@ func cleanupDemo(t *testing.T, cli *client.Client, data, run string) {
 			}
 		}
 	})
+}
+
+// get returns the body of a 200 answer to GET url.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return b.String()
 }
 
 // freeAddr returns a loopback address nothing listens on right now.
