@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,13 +53,29 @@ func projectAction(ctx context.Context, st store.Store, name, kind string, chang
 	return msg, err
 }
 
+// newActionCmd builds an action command. With MAINLINE_URL set it asks
+// that server through its JSON API (remote), which applies the action at
+// once; otherwise it changes the store directly (change).
 func newActionCmd(getenv func(string) string, use, short, kind string, args cobra.PositionalArgs,
-	change func(ctx context.Context, tx store.Store, p *store.Project, args []string) (string, error)) *cobra.Command {
+	change func(ctx context.Context, tx store.Store, p *store.Project, args []string) (string, error),
+	remote func(ctx context.Context, api *apiClient, args []string) (string, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			api, ok, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			if ok {
+				msg, err := remote(cmd.Context(), api, args)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), msg)
+				return err
+			}
 			return withStore(cmd.Context(), getenv, func(st store.Store) error {
 				msg, err := projectAction(cmd.Context(), st, args[0], kind, func(ctx context.Context, tx store.Store, p *store.Project) (string, error) {
 					return change(ctx, tx, p, args)
@@ -89,6 +106,8 @@ func newDeployCmd(getenv func(string) string) *cobra.Command {
 			}
 			p.Pinned = v
 			return fmt.Sprintf("%s pinned to %s", p.Name, v), nil
+		}, func(ctx context.Context, api *apiClient, args []string) (string, error) {
+			return api.Deploy(ctx, args[0], args[1])
 		})
 }
 
@@ -111,6 +130,8 @@ func newRollbackCmd(getenv func(string) string) *cobra.Command {
 			}
 			p.Pinned = prev
 			return fmt.Sprintf("%s rolled back from %s: pinned to %s", p.Name, ds[0].Version, prev), nil
+		}, func(ctx context.Context, api *apiClient, args []string) (string, error) {
+			return api.Rollback(ctx, args[0])
 		})
 }
 
@@ -119,6 +140,8 @@ func newPauseCmd(getenv func(string) string) *cobra.Command {
 		"paused", cobra.ExactArgs(1), func(_ context.Context, _ store.Store, p *store.Project, _ []string) (string, error) {
 			p.Paused = true
 			return p.Name + " paused", nil
+		}, func(ctx context.Context, api *apiClient, args []string) (string, error) {
+			return api.Pause(ctx, args[0])
 		})
 }
 
@@ -127,6 +150,8 @@ func newResumeCmd(getenv func(string) string) *cobra.Command {
 		"resumed", cobra.ExactArgs(1), func(_ context.Context, _ store.Store, p *store.Project, _ []string) (string, error) {
 			p.Paused, p.Pinned = false, ""
 			return p.Name + " resumed", nil
+		}, func(ctx context.Context, api *apiClient, args []string) (string, error) {
+			return api.Resume(ctx, args[0])
 		})
 }
 
@@ -139,6 +164,13 @@ func newBuildCmd(getenv func(string) string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !retry {
 				return errors.New("builds run by themselves on every tag; use --retry to retry a failed one")
+			}
+			api, ok, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return retryRemote(cmd.Context(), cmd.OutOrStdout(), api, args[0], args[1])
 			}
 			return withStore(cmd.Context(), getenv, func(st store.Store) error {
 				msg, err := projectAction(cmd.Context(), st, args[0], "build_retry", func(ctx context.Context, tx store.Store, p *store.Project) (string, error) {
@@ -177,6 +209,30 @@ func retryBuilds(ctx context.Context, tx store.Store, p *store.Project, version 
 		return "", fmt.Errorf("%s %s has no failed build to retry", p.Name, version)
 	}
 	return fmt.Sprintf("%s %s: %d failed build(s) will be retried", p.Name, version, n), nil
+}
+
+// retryRemote retries, through the API, every build of a version the
+// server says failed.
+func retryRemote(ctx context.Context, w io.Writer, api *apiClient, project, version string) error {
+	var p apiProjectState
+	if err := api.call(ctx, "GET", projectPath(project, ""), nil, &p); err != nil {
+		return fmt.Errorf("build --retry %s: %w", project, err)
+	}
+	var firstErr error
+	retried := 0
+	for _, b := range p.Builds {
+		msg, err := api.RetryBuild(ctx, project, b.Name, version)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		retried++
+		fmt.Fprintln(w, msg)
+	}
+	if retried == 0 && firstErr != nil {
+		return firstErr
+	}
+	return nil
 }
 
 func hasTag(ctx context.Context, st store.Store, projectID int64, name string) bool {

@@ -126,8 +126,19 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [PROJECT]",
 		Short: "Show each project's head, latest tag, desired and last state, and recent events",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Show each project's head, latest tag, desired and last state, and recent events.
+
+With MAINLINE_URL (and MAINLINE_TOKEN) set, ask that server instead of
+reading the store.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			api, ok, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return api.Status(cmd.Context(), cmd.OutOrStdout(), args)
+			}
 			return withStore(cmd.Context(), getenv, func(st store.Store) error {
 				return printStatus(cmd.Context(), cmd.OutOrStdout(), st, args)
 			})
