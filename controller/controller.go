@@ -69,6 +69,11 @@ type Controller struct {
 	// DashboardURL, when set, is linked from notifications and statuses.
 	DashboardURL string
 
+	// Fence, when set, must pass before every desired-state write (in the
+	// write's transaction, so a deposed leader cannot commit it) and before
+	// every cluster Start and Stop. Leader.Fence is one.
+	Fence func(ctx context.Context, st store.Store) error
+
 	// ScheduleClock drives scheduled verification runs; nil is the wall
 	// clock. Tests pass a fake one to fire schedules without waiting.
 	ScheduleClock clockwork.Clock

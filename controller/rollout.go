@@ -141,7 +141,7 @@ func (r *run) setDesired(ctx context.Context, build, version string, instances i
 	}
 	next := store.Desired{ProjectID: p.ID, Build: build, Version: version, Instances: instances,
 		SetAt: c.Clock.Now().UTC(), SetBy: setBy, Revision: cur.Revision}
-	if _, err := c.Store.SetDesired(ctx, next); err != nil {
+	if err := c.fenced(ctx, func(st store.Store) error { _, err := st.SetDesired(ctx, next); return err }); err != nil {
 		return false, fmt.Errorf("set desired state of %s: %w", build, err)
 	}
 	return cur.Version != version, c.event(ctx, p, "desired_changed", "%s: desired %s (was %s), set by %s",
@@ -254,12 +254,18 @@ func (r *run) scaleBuild(ctx context.Context, b config.Build) (bool, string, err
 		spec := providers.InstanceSpec{Project: p.Name, Build: b.Name, Version: step.StartVersion, Image: rec.Image,
 			Port: b.Port, HealthPath: b.Health.Path, HealthTimeout: time.Duration(b.Health.Timeout), Env: env}
 		for range step.Start {
+			if err := c.checkFence(ctx, "start "+b.Name+"@"+step.StartVersion); err != nil {
+				return false, "", err
+			}
 			if _, err := c.Providers.Cluster.Start(ctx, spec); err != nil {
 				return false, "", fmt.Errorf("start %s@%s: %w", b.Name, step.StartVersion, err)
 			}
 		}
 	}
 	for _, id := range step.Stop {
+		if err := c.checkFence(ctx, "stop "+b.Name+" instance "+short(id)); err != nil {
+			return false, "", err
+		}
 		if err := c.Providers.Cluster.Stop(ctx, id); err != nil {
 			return false, "", fmt.Errorf("stop %s instance %s: %w", b.Name, short(id), err)
 		}
