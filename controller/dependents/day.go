@@ -63,8 +63,9 @@ const (
 const StatusContext = "mainline/dependencies"
 
 // Day is dependents day over the store's projects. Set the exported fields,
-// then call Run or RunProject; a Day may run again and is safe for one run
-// at a time.
+// then call Run or RunProject; a Day keeps no state between runs and may be
+// used by several goroutines, though runs of the same project at once would
+// race for its pull request.
 type Day struct {
 	Store Store
 	// SCM opens the repository a project watches (the controller's

@@ -332,3 +332,62 @@ func (f failingIndex) Versions(ctx context.Context, path string) ([]string, erro
 	}
 	return f.ModuleIndex.Versions(ctx, path)
 }
+
+// TestMajorUpgradeAndVendor: with major updates allowed, a module moves to
+// its /v2 path with the imports rewritten; a repository that vendors gets
+// vendor/ brought up to date in the same pull request.
+func TestMajorUpgradeAndVendor(t *testing.T) {
+	ctx := context.Background()
+	v2 := proxytest.Module{Path: "example.com/thirdparty/v2", Version: "v2.0.0", Files: map[string]string{
+		"thirdparty.go": "package thirdparty\n\nfunc Hello() string { return \"hello from v2\" }\n",
+	}}
+	px := proxytest.New(t, thirdparty("v1.0.0"), thirdparty("v1.0.1"), v2,
+		proxytest.Module{Path: "example.com/lib", Version: "v1.0.0", Files: libFiles("v1.0.0")},
+		proxytest.Module{Path: "example.com/lib", Version: "v1.0.1", Files: libFiles("v1.0.1")})
+	files := serviceFiles("svc")
+	files[".mainline.yaml"] = "dependencies: { automerge: true, updates: [patch, minor, major] }\n"
+	svc := newLocalRepo(t, px, files, true)
+	run(t, svc.clone, px.Env(), "go", "mod", "vendor")
+	svc.commit(t, "vendor", nil)
+
+	st := storetest.SQLite(t)
+	if _, err := st.CreateProject(ctx, store.Project{Name: "svc", SCM: "git", Location: svc.bare}); err != nil {
+		t.Fatal(err)
+	}
+	index, err := goproxy.New(goproxy.Config{Proxy: px.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs refUpdates
+	day := &dependents.Day{Store: st, SCM: refs.opener(t), Index: index, Env: px.Env()}
+	rep, err := day.RunProject(ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range rep.Upgrades {
+		got = append(got, u.String()+" "+u.Kind)
+	}
+	want := "example.com/lib v1.0.0 → v1.0.1 patch; example.com/thirdparty v1.0.0 → example.com/thirdparty/v2 v2.0.0 major"
+	if strings.Join(got, "; ") != want {
+		t.Errorf("upgrades = %q, want %q", strings.Join(got, "; "), want)
+	}
+	if !rep.Merged {
+		t.Fatalf("not merged: checks %q, err %v, left out %+v", rep.Checks, rep.Err, rep.LeftOut)
+	}
+	if main := svc.file(t, "main.go"); !strings.Contains(main, `"example.com/thirdparty/v2"`) {
+		t.Errorf("main.go on main does not import the v2 path:\n%s", main)
+	}
+	if gomod := svc.file(t, "go.mod"); !strings.Contains(gomod, "example.com/thirdparty/v2 v2.0.0") || strings.Contains(gomod, "example.com/thirdparty v1") {
+		t.Errorf("go.mod on main:\n%s", gomod)
+	}
+	modules := svc.file(t, "vendor/modules.txt")
+	for _, want := range []string{"# example.com/thirdparty/v2 v2.0.0", "# example.com/lib v1.0.1"} {
+		if !strings.Contains(modules, want) {
+			t.Errorf("vendor/modules.txt lacks %q:\n%s", want, modules)
+		}
+	}
+	if src := svc.file(t, "vendor/example.com/thirdparty/v2/thirdparty.go"); !strings.Contains(src, "hello from v2") {
+		t.Errorf("vendored v2 source:\n%s", src)
+	}
+}

@@ -171,8 +171,8 @@ func (f *Finder) module(ctx context.Context, base Upgrade, p Policy) (*Upgrade, 
 				tooNew = append(tooNew, fmt.Sprintf("%s (publication time unknown: %s)", c.version, oneLine(err.Error())))
 				continue
 			}
-			if age := p.Now.Sub(at); age < p.MinReleaseAge {
-				tooNew = append(tooNew, fmt.Sprintf("%s (published %s ago)", c.version, age.Round(time.Minute)))
+			if p.Now.Sub(at) < p.MinReleaseAge {
+				tooNew = append(tooNew, fmt.Sprintf("%s (published %s)", c.version, at.UTC().Format(time.DateOnly)))
 				continue
 			}
 		}

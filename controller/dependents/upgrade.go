@@ -36,9 +36,6 @@ type Upgrade struct {
 	Kind       string // config.UpdatePatch, UpdateMinor, UpdateMajor or KindDigest
 }
 
-// key identifies what an upgrade changes, across runs.
-func (u Upgrade) key() string { return u.Ecosystem + " " + u.File + " " + u.Name }
-
 // String is "example.com/lib v1.0.0 → v1.1.0".
 func (u Upgrade) String() string {
 	name, to := u.Name, u.To
