@@ -173,7 +173,7 @@ func (r *runner) prepare(getenv func(string) (string, bool)) {
 type errNotCaptured struct{ name, step string }
 
 func (e *errNotCaptured) Error() string {
-	return fmt.Sprintf("${%s} was not captured: step %q did not pass before this one", e.name, e.step)
+	return fmt.Sprintf("${%s} was not captured: step %q did not capture it before this one", e.name, e.step)
 }
 
 func (r *runner) lookup(ref string) (string, error) {
@@ -344,13 +344,14 @@ func (r *runner) attempt(ctx context.Context, st *Step) StepReport {
 		}
 	}
 
-	// Captures become variables only when the step passes; the record is
-	// made after they are known, so that a secret capture is masked in the
-	// very response it came from.
-	if sr.Outcome == Passed {
-		for k, v := range sr.Captured {
-			r.vars[k] = v
-		}
+	// A capture that could be read becomes a variable even when the step
+	// failed: after a failure only always-steps run, and they are the
+	// clean-up that needs it (a test order that was created with the wrong
+	// status must still be cancelled). The record is made after captures
+	// are known, so that a secret capture is masked in the very response it
+	// came from.
+	for k, v := range sr.Captured {
+		r.vars[k] = v
 	}
 	for k, v := range sr.Captured {
 		if r.secret[k] {

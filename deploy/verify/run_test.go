@@ -371,6 +371,35 @@ steps:
 	}
 }
 
+// TestCleanupAfterFailedCreate: the step that creates a test order fails
+// an assertion, but its id could be read, so the always clean-up cancels
+// the order instead of leaving it in production.
+func TestCleanupAfterFailedCreate(t *testing.T) {
+	srv := newService(t)
+	suite := parse(t, `base_url: ${SERVICE_URL}
+steps:
+  - name: create
+    request: {method: POST, path: /orders, json: {sku: x}}
+    expect: {status: 201, json: {"$.status": not-what-it-says}}
+    capture: {id: $.id}
+  - name: cancel
+    always: true
+    request: {method: DELETE, path: "/orders/${id}"}
+    expect: {status: 204}
+`)
+	rep := srv.run(t, suite, verify.RunOptions{})
+	var got []string
+	for _, s := range rep.Steps {
+		got = append(got, s.Name+": "+string(s.Outcome))
+	}
+	if want := []string{"create: failed", "cancel: passed"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("steps = %q, want %q", got, want)
+	}
+	if n := srv.orders.Count(); n != 0 {
+		t.Errorf("%d test orders left behind, want the clean-up to cancel it", n)
+	}
+}
+
 func TestAlwaysRunsAfterFailure(t *testing.T) {
 	srv := newService(t)
 	srv.orders.Status = "closed" // the release under test answers wrongly
@@ -505,7 +534,7 @@ func TestVariableErrors(t *testing.T) {
 	}{
 		{"unset env", "/x/${env:MISSING}", "path: environment variable MISSING is not set"},
 		{"undefined", "/x/${nope}", "path: undefined variable ${nope}"},
-		{"captured later", "/x/${later}", `path: ${later} was not captured: step "b" did not pass before this one`},
+		{"captured later", "/x/${later}", `path: ${later} was not captured: step "b" did not capture it before this one`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
