@@ -44,6 +44,18 @@ type Waker interface {
 	WakeRepository(ctx context.Context, fullName string) (int, error)
 }
 
+// Metrics counts requests, for monitoring; cmd/mainline passes Prometheus
+// counters. Results and codes come from a fixed set, never from the
+// request.
+type Metrics interface {
+	// WebhookReceived counts an authentic delivery by what became of it:
+	// "accepted", "ignored", "duplicate" or "unavailable".
+	WebhookReceived(result string)
+	// WebhookRejected counts a refused request by its error code
+	// ("bad_signature", "body_too_large", …).
+	WebhookRejected(code string)
+}
+
 // Clock tells the time deliveries are received and processed.
 type Clock interface {
 	Now() time.Time
@@ -71,6 +83,8 @@ type Handler struct {
 	Clock Clock
 	// MaxBodyBytes caps the request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Metrics counts requests; nil counts nothing.
+	Metrics Metrics
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -183,11 +197,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isNew, err := h.Store.AddDelivery(ctx, d)
 	if err != nil {
 		log.Error("webhook not stored", "err", err)
+		h.count("unavailable")
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "could not store the delivery; retry later", Code: codeUnavailable})
 		return
 	}
 	if !isNew {
 		log.Info("webhook duplicate delivery acknowledged")
+		h.count("duplicate")
 		writeJSON(w, http.StatusOK, statusBody{Status: "duplicate"})
 		return
 	}
@@ -203,6 +219,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !Handled(event) {
 		answer = "ignored"
 	}
+	h.count(answer)
 	writeJSON(w, http.StatusAccepted, statusBody{Status: answer})
 }
 
@@ -308,7 +325,16 @@ func (h *Handler) verify(r *http.Request, sig string, body []byte) (payload []by
 
 func (h *Handler) reject(w http.ResponseWriter, log *slog.Logger, status int, code, reason string) {
 	log.Warn("webhook rejected", "status", status, "code", code, "reason", reason)
+	if h.Metrics != nil {
+		h.Metrics.WebhookRejected(code)
+	}
 	writeJSON(w, status, errorBody{Error: reason, Code: code})
+}
+
+func (h *Handler) count(result string) {
+	if h.Metrics != nil {
+		h.Metrics.WebhookReceived(result)
+	}
 }
 
 func (h *Handler) logger() *slog.Logger {
