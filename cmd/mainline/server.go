@@ -32,6 +32,7 @@ type server struct {
 	logger     *slog.Logger
 	store      store.Store
 	controller *controller.Controller
+	leader     *controller.Leader // runs the controller while this replica holds the lease (lease.go)
 	webhooks   *webhooks.Handler
 	web        *web.Server
 	handler    http.Handler
@@ -67,7 +68,8 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 	for _, sec := range s.WebhookSecrets {
 		secrets = append(secrets, []byte(sec))
 	}
-	srv.webhooks = &webhooks.Handler{Secrets: secrets, Store: st, Waker: srv.controller, Logger: logger}
+	srv.leader = srv.newLeader()
+	srv.webhooks = &webhooks.Handler{Secrets: secrets, Store: st, Waker: leaderWaker{srv}, Logger: logger}
 	srv.web = &web.Server{Store: st, Controller: srv.controller, Logger: logger, SessionKey: []byte(s.SessionKey),
 		PublicRead: s.PublicRead, SecureCookies: strings.HasPrefix(s.PublicURL, "https://")}
 	srv.closers = append(srv.closers, func() error { srv.web.Close(); return nil })
@@ -167,7 +169,7 @@ func (srv *server) routes() http.Handler {
 			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintf(w, "ok\nqueue_depth %d\n", srv.controller.QueueDepth())
+		fmt.Fprintf(w, "ok\nrole %s\nqueue_depth %d\n", srv.role(), srv.controller.QueueDepth())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("POST /webhooks/github", srv.webhooks)
@@ -175,19 +177,10 @@ func (srv *server) routes() http.Handler {
 	return mux
 }
 
-// run processes deliveries a crash left unprocessed, then runs the
-// controller until ctx is done.
+// run runs the controller, whenever this replica holds the controller
+// lease, until ctx is done (see lease.go).
 func (srv *server) run(ctx context.Context) error {
-	pending, err := srv.store.PendingDeliveries(ctx, 1000)
-	if err != nil {
-		return fmt.Errorf("pending deliveries: %w", err)
-	}
-	for _, d := range pending {
-		if err := srv.webhooks.Process(ctx, d); err != nil {
-			srv.logger.Warn("reprocess delivery", "delivery", d.ID, "err", err)
-		}
-	}
-	return srv.controller.Run(ctx)
+	return srv.lead(ctx)
 }
 
 func (srv *server) close() error {

@@ -21,6 +21,7 @@ type settings struct {
 	Registry       string        // MAINLINE_REGISTRY: host[:port][/prefix] images are pushed to
 	RegistryAddr   string        // MAINLINE_REGISTRY_ADDR: where the local registry listens when MAINLINE_REGISTRY is empty
 	Resync         time.Duration // MAINLINE_RESYNC: how often every project is reconciled
+	LeaseTTL       time.Duration // MAINLINE_LEASE_TTL: how long the controller lease lasts without renewal
 	PublicURL      string        // MAINLINE_PUBLIC_URL: the dashboard's URL, for links
 	HealthDeadline time.Duration // MAINLINE_HEALTH_DEADLINE: how long a new instance has to become healthy
 	SlackWebhook   string        // MAINLINE_SLACK_WEBHOOK_URL: Slack incoming webhook for deploy news
@@ -50,6 +51,8 @@ const settingsHelp = `Environment:
                                     (default: a registry Mainline serves on loopback)
   MAINLINE_REGISTRY_ADDR            listen address of that local registry (default 127.0.0.1:5005)
   MAINLINE_RESYNC                   how often every project is reconciled (default 1m)
+  MAINLINE_LEASE_TTL                how long the leader's lease lasts unrenewed: how soon another
+                                    replica takes over from a dead one (default 15s)
   MAINLINE_PUBLIC_URL               the dashboard's public URL, for links
   MAINLINE_HEALTH_DEADLINE          how long a new local instance has to pass its health
                                     checks before its version is rolled back (default 60s)
@@ -73,6 +76,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		Registry:     getenv("MAINLINE_REGISTRY"),
 		RegistryAddr: or(getenv("MAINLINE_REGISTRY_ADDR"), "127.0.0.1:5005"),
 		Resync:       time.Minute,
+		LeaseTTL:     15 * time.Second,
 		PublicURL:    getenv("MAINLINE_PUBLIC_URL"),
 		SlackWebhook: getenv("MAINLINE_SLACK_WEBHOOK_URL"),
 		NotifyURL:    getenv("MAINLINE_NOTIFY_WEBHOOK_URL"),
@@ -103,7 +107,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	for _, d := range []struct {
 		key string
 		dst *time.Duration
-	}{{"MAINLINE_RESYNC", &s.Resync}, {"MAINLINE_HEALTH_DEADLINE", &s.HealthDeadline}} {
+	}{{"MAINLINE_RESYNC", &s.Resync}, {"MAINLINE_HEALTH_DEADLINE", &s.HealthDeadline}, {"MAINLINE_LEASE_TTL", &s.LeaseTTL}} {
 		v := getenv(d.key)
 		if v == "" {
 			continue
