@@ -78,6 +78,14 @@ type Controller struct {
 	// clock. Tests pass a fake one to fire schedules without waiting.
 	ScheduleClock clockwork.Clock
 
+	// Timeouts bound each provider call; the zero value is sane defaults.
+	// The controller puts every provider in Providers behind them (and
+	// Metrics) when it starts.
+	Timeouts Timeouts
+	// Metrics is told about stages, provider calls, deploys, rollbacks
+	// and verifications; nil records nothing.
+	Metrics Metrics
+
 	initOnce  sync.Once
 	initErr   error
 	q         *queue
@@ -119,6 +127,11 @@ func (c *Controller) init() {
 		if c.Environment == "" {
 			c.Environment = "production"
 		}
+		c.Timeouts = c.Timeouts.withDefaults()
+		if c.Metrics == nil {
+			c.Metrics = noMetrics{}
+		}
+		c.wrapProviders()
 		c.q = newQueue(c.Clock)
 		c.schedules, c.initErr = newSchedules(c, c.ScheduleClock)
 		c.failures = map[int64]int{}
@@ -299,10 +312,14 @@ func (c *Controller) Reconcile(ctx context.Context, projectID int64) (Outcome, e
 		return Outcome{}, fmt.Errorf("load project %d: %w", projectID, err)
 	}
 	r := &run{c: c, project: p, log: c.Logger.With("project", p.Name)}
+	base := r.log
 	for _, s := range r.stages() {
+		r.log = base.With("stage", s.name)
+		start := c.Clock.Now()
 		out, err := s.fn(ctx)
+		c.Metrics.StageFinished(s.name, resultOf(out, err), c.Clock.Now().Sub(start))
 		if err != nil {
-			r.log.Warn("stage failed", "stage", s.name, "version", r.version, "err", err)
+			r.log.Warn("stage failed", "version", r.version, "err", err)
 			c.setStatus(ctx, p, s.name, err, out)
 			return out, fmt.Errorf("%s %s: %w", p.Name, s.name, err)
 		}
@@ -347,6 +364,7 @@ func (c *Controller) setStatus(ctx context.Context, p store.Project, stage strin
 func (c *Controller) event(ctx context.Context, p store.Project, kind, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	c.Logger.Info(msg, "project", p.Name, "event", kind)
+	c.Metrics.Event(kind)
 	if _, err := c.Store.AddEvent(ctx, store.Event{ProjectID: p.ID, Kind: kind, Message: msg, At: c.Clock.Now().UTC()}); err != nil {
 		return fmt.Errorf("record %s event: %w", kind, err)
 	}

@@ -144,6 +144,9 @@ func (r *run) setDesired(ctx context.Context, build, version string, instances i
 	if err := c.fenced(ctx, func(st store.Store) error { _, err := st.SetDesired(ctx, next); return err }); err != nil {
 		return false, fmt.Errorf("set desired state of %s: %w", build, err)
 	}
+	if cur.Version != version {
+		c.Metrics.DesiredChanged(causeOf(setBy))
+	}
 	return cur.Version != version, c.event(ctx, p, "desired_changed", "%s: desired %s (was %s), set by %s",
 		build, times(version, instances), times(cur.Version, cur.Instances), setBy)
 }

@@ -262,12 +262,21 @@ func (r *run) buildOne(ctx context.Context, b config.Build) error {
 		Command:    b.Build.Command,
 		Timeout:    time.Duration(b.Build.Timeout),
 	}
-	digest, err := c.Providers.Builder.Build(ctx, src, spec, logw)
+	bctx, cancel := context.WithTimeout(ctx, spec.Timeout+c.Timeouts.Build)
+	digest, err := c.Providers.Builder.Build(bctx, src, spec, logw)
+	hung := bctx.Err() != nil
+	cancel()
 	rec.FinishedAt = c.Clock.Now().UTC()
 	rec.Log = logw.String()
 	if ctx.Err() != nil {
 		// Shutting down: leave the record running; the next start rebuilds.
 		return fmt.Errorf("build %s@%s: %w", b.Name, r.version, ctx.Err())
+	}
+	if err != nil && (hung || errors.Is(err, providers.ErrUnavailable)) {
+		// The builder, not the source, failed (down, throttled, or hung
+		// past its own timeout): leave the record running and retry with
+		// back-off instead of failing the version.
+		return fmt.Errorf("build %s@%s: builder unavailable (%w): %w", b.Name, r.version, providers.ErrUnavailable, err)
 	}
 	if err != nil {
 		rec.Status, rec.Error = store.BuildFailed, oneLine(err.Error())

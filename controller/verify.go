@@ -157,6 +157,7 @@ func (r *run) runSuite(ctx context.Context, suite *verify.Suite, version, build,
 		Logger: r.log.With("version", version, "stage", "verify"),
 	})
 	vr.Status = string(report.Outcome)
+	c.Metrics.Verified(trigger, vr.Status)
 	vr.Summary = summarize(report)
 	vr.FinishedAt = c.Clock.Now().UTC()
 	if vr.Report, err = json.Marshal(report); err != nil {
