@@ -747,8 +747,11 @@ func (d *demo) printWelcome(ctx context.Context, addr, endpoint, token string) {
 	fmt.Fprintf(&b, "  2. Set `healthy = false` in main.go, commit and push: the new version\n")
 	fmt.Fprintf(&b, "     fails its health checks and Mainline rolls back on its own.\n")
 	if d.opts.depsRun {
-		fmt.Fprintf(&b, "  3. Run `MAINLINE_DATA_DIR=%s mainline deps run`: Mainline opens a\n", shellQuote(d.dir))
-		fmt.Fprintf(&b, "     dependency-upgrade pull request, merges it, and it deploys itself.\n")
+		fmt.Fprintf(&b, "  3. Run dependents day now:\n")
+		fmt.Fprintf(&b, "       MAINLINE_DATA_DIR=%s mainline deps run\n", shellQuote(d.dir))
+		fmt.Fprintf(&b, "     It looks for newer versions of the service's Go modules and base image\n")
+		fmt.Fprintf(&b, "     and opens one upgrade pull request with what passes; merged, it deploys\n")
+		fmt.Fprintf(&b, "     itself. (The sample starts with no dependencies: add one to see a PR.)\n")
 	}
 	fmt.Fprintf(&b, "\nPress Ctrl-C to stop the demo and everything it started.\n\n")
 	io.WriteString(d.out, b.String())
