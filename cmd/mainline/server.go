@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mainline-cd/mainline/controller"
@@ -37,6 +36,8 @@ type server struct {
 	web        *web.Server
 	handler    http.Handler
 	closers    []func() error
+	registry   *prometheus.Registry // served at /metrics (limits.go)
+	limits     *limits              // per-client rate limits; nil: none (limits.go)
 
 	scmMu sync.Mutex
 	scms  map[string]providers.SCM // by SCM and location
@@ -73,6 +74,9 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 	srv.web = &web.Server{Store: st, Controller: srv.controller, Logger: logger, SessionKey: []byte(s.SessionKey),
 		PublicRead: s.PublicRead, SecureCookies: strings.HasPrefix(s.PublicURL, "https://")}
 	srv.closers = append(srv.closers, func() error { srv.web.Close(); return nil })
+	if err := srv.instrument(); err != nil {
+		return nil, err
+	}
 	srv.handler = srv.routes()
 	return srv, nil
 }
@@ -153,13 +157,6 @@ func (srv *server) wakeOnRefUpdate(name string) func(context.Context, gitlocal.R
 }
 
 func (srv *server) routes() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "mainline_queue_depth",
-		Help: "Projects waiting for a reconcile worker.",
-	}, func() float64 { return float64(srv.controller.QueueDepth()) }))
-
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -171,10 +168,11 @@ func (srv *server) routes() http.Handler {
 		}
 		fmt.Fprintf(w, "ok\nrole %s\nqueue_depth %d\n", srv.role(), srv.controller.QueueDepth())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("POST /webhooks/github", srv.webhooks)
-	mux.Handle("/", srv.web) // dashboard and /api/v1
-	return mux
+	mux.Handle("GET /metrics", promhttp.HandlerFor(srv.registry, promhttp.HandlerOpts{}))
+	mux.Handle("POST /webhooks/github", srv.limits.webhook(srv.webhooks))
+	mux.Handle("/api/", srv.limits.apiRoutes(srv.web)) // rate-limited /api/v1
+	mux.Handle("/", srv.web)                           // dashboard
+	return limitBodies(mux)
 }
 
 // run runs the controller, whenever this replica holds the controller
