@@ -165,9 +165,19 @@ func TestFailover(t *testing.T) {
 	if _, ok := leader.deliverPush(name, sha); !ok {
 		t.Fatal("the leader did not accept the second push")
 	}
+	containers := func(version string) int {
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+			filters.Arg("label", "mainline.project="+name), filters.Arg("label", "mainline.version="+version))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cs)
+	}
+	// Under way: 0.0.2 is desired and the leader has started an instance
+	// of it, but the cluster is not there yet.
 	waitFor(t, 4*time.Minute, "the rollout of 0.0.2 under way", func() bool {
 		d, err := st.Desired(ctx, p.ID, "orders")
-		return err == nil && d.Version == "0.0.2" && !running("0.0.2")()
+		return err == nil && d.Version == "0.0.2" && containers("0.0.2") > 0 && !running("0.0.2")()
 	})
 	last, _ := st.Last(ctx, p.ID, "orders")
 	before, err := st.Lease(ctx, "controller")
@@ -176,7 +186,7 @@ func TestFailover(t *testing.T) {
 	}
 	killed := time.Now()
 	leader.kill()
-	t.Logf("killed the leader mid-rollout (running: %v)", last.Versions)
+	t.Logf("killed the leader mid-rollout (healthy: %v; containers: 0.0.1 ×%d, 0.0.2 ×%d)", last.Versions, containers("0.0.1"), containers("0.0.2"))
 
 	waitFor(t, failoverTTL+failoverTTL/3+2*time.Second, "the follower to take over", func() bool {
 		return follower.role() == "leader"
