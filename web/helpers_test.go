@@ -254,7 +254,8 @@ func (e *env) client() *http.Client {
 // server starts e.srv on loopback.
 func (e *env) server() *httptest.Server {
 	ts := httptest.NewServer(e.srv)
-	e.t.Cleanup(ts.Close)
+	// End the live streams first: Close waits for every connection.
+	e.t.Cleanup(func() { e.srv.Close(); ts.Close() })
 	return ts
 }
 

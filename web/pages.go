@@ -179,9 +179,39 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p principa
 			counts[b.Status]++
 		}
 	}
-	s.render(w, r, http.StatusOK, "overview", &pageData{Title: "Overview", Who: p, Data: map[string]any{
-		"Rows": rows, "Query": q, "Status": status, "Counts": counts, "Projects": len(views),
-	}})
+	// Problems sort first, so the first page is the one that matters; a
+	// page of thousands of rows helps no one and costs the most to draw.
+	pages := max(1, (len(rows)+overviewPageRows-1)/overviewPageRows)
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	page = min(max(page, 1), pages)
+	shown := rows[(page-1)*overviewPageRows : min(len(rows), page*overviewPageRows)]
+	pageURL := func(n int) string {
+		v := url.Values{}
+		if q != "" {
+			v.Set("q", q)
+		}
+		if status != "" {
+			v.Set("status", status)
+		}
+		if n > 1 {
+			v.Set("page", strconv.Itoa(n))
+		}
+		if len(v) == 0 {
+			return "/"
+		}
+		return "/?" + v.Encode()
+	}
+	data := map[string]any{
+		"Rows": shown, "Total": len(rows), "Query": q, "Status": status, "Counts": counts, "Projects": len(views),
+		"Page": page, "Pages": pages, "From": (page-1)*overviewPageRows + 1, "To": (page-1)*overviewPageRows + len(shown),
+	}
+	if page > 1 {
+		data["Prev"] = pageURL(page - 1)
+	}
+	if page < pages {
+		data["Next"] = pageURL(page + 1)
+	}
+	s.render(w, r, http.StatusOK, "overview", &pageData{Title: "Overview", Who: p, Data: data})
 }
 
 // projectRoute serves /projects/{name} and the pages below it.
@@ -217,6 +247,9 @@ func (s *Server) projectRoute(w http.ResponseWriter, r *http.Request, p principa
 }
 
 const timelinePage = 50
+
+// overviewPageRows is how many project × build rows one overview page shows.
+const overviewPageRows = 200
 
 func (s *Server) projectPage(w http.ResponseWriter, r *http.Request, p principal, proj store.Project) {
 	ctx := r.Context()

@@ -84,22 +84,39 @@ func (v *projectView) Status() string {
 	return worst
 }
 
+// projectParts is what the store says about one project, before it is
+// made into a projectView.
+type projectParts struct {
+	desired    []store.Desired
+	last       map[string]store.Last
+	latestRun  *store.VerifyRun
+	openPR     *store.DependencyPR
+	rejections []store.Rejection
+}
+
 // loadProject gathers what the dashboard shows about one project.
 func (s *Server) loadProject(ctx context.Context, p store.Project) (*projectView, error) {
-	v := &projectView{Project: p}
-	if s.Controller != nil {
-		v.Ctrl, v.HasCtrl = s.Controller.Status(p.ID)
-	}
-	ds, err := s.Store.DesiredStates(ctx, p.ID)
-	if err != nil {
+	var parts projectParts
+	var err error
+	if parts.desired, err = s.Store.DesiredStates(ctx, p.ID); err != nil {
 		return nil, err
+	}
+	parts.last = make(map[string]store.Last, len(parts.desired))
+	for _, d := range parts.desired {
+		l, err := s.Store.Last(ctx, p.ID, d.Build)
+		switch {
+		case err == nil:
+			parts.last[d.Build] = l
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
 	}
 	runs, err := s.Store.VerifyRuns(ctx, p.ID, 1)
 	if err != nil {
 		return nil, err
 	}
 	if len(runs) > 0 {
-		v.LatestRun = &runs[0]
+		parts.latestRun = &runs[0]
 	}
 	prs, err := s.Store.DependencyPRs(ctx, p.ID)
 	if err != nil {
@@ -107,47 +124,51 @@ func (s *Server) loadProject(ctx context.Context, p store.Project) (*projectView
 	}
 	for i := range prs {
 		if prs[i].State == "open" {
-			v.OpenPR = &prs[i]
+			parts.openPR = &prs[i]
 			break
 		}
 	}
-	var rejected *store.Rejection
-	rs, err := s.Store.Rejections(ctx, p.ID)
-	if err != nil {
+	if parts.rejections, err = s.Store.Rejections(ctx, p.ID); err != nil {
 		return nil, err
 	}
-	for i := range rs {
-		if rejected == nil || rs[i].At.After(rejected.At) {
-			rejected = &rs[i]
+	return s.view(p, parts), nil
+}
+
+// view makes what the store says about a project into what the dashboard
+// shows.
+func (s *Server) view(p store.Project, parts projectParts) *projectView {
+	v := &projectView{Project: p, LatestRun: parts.latestRun, OpenPR: parts.openPR}
+	if s.Controller != nil {
+		v.Ctrl, v.HasCtrl = s.Controller.Status(p.ID)
+	}
+	var rejected *store.Rejection
+	for i := range parts.rejections {
+		if rejected == nil || parts.rejections[i].At.After(rejected.At) {
+			rejected = &parts.rejections[i]
 		}
 	}
 	// A rejection is news until a version passes verification after it.
 	if rejected != nil && v.LatestRun != nil && goodRun(v.LatestRun.Status) && v.LatestRun.FinishedAt.After(rejected.At) {
 		rejected = nil
 	}
-	if len(ds) == 0 {
-		v.Builds = append(v.Builds, buildView{Name: "—"})
-	}
-	for _, d := range ds {
+	for _, d := range parts.desired {
 		b := buildView{Name: d.Build, Desired: d, HasDesired: d.Version != ""}
-		l, err := s.Store.Last(ctx, p.ID, d.Build)
-		switch {
-		case err == nil:
+		l, ok := parts.last[d.Build]
+		if ok {
 			b.HasLast, b.ObservedAt = true, l.ObservedAt
-			dl := deploy.Last{Versions: l.Versions}
-			for _, ver := range dl.SortedVersions() {
+			for _, ver := range (deploy.Last{Versions: l.Versions}).SortedVersions() {
 				b.Last = append(b.Last, versionCount{ver, l.Versions[ver]})
 			}
-		case !errors.Is(err, store.ErrNotFound):
-			return nil, err
 		}
 		b.Status, b.Why = v.classify(d, l, rejected)
 		v.Builds = append(v.Builds, b)
 	}
-	if len(ds) == 0 {
-		v.Builds[0].Status, v.Builds[0].Why = v.classify(store.Desired{}, store.Last{}, rejected)
+	if len(parts.desired) == 0 {
+		b := buildView{Name: "—"}
+		b.Status, b.Why = v.classify(store.Desired{}, store.Last{}, rejected)
+		v.Builds = append(v.Builds, b)
 	}
-	return v, nil
+	return v
 }
 
 func goodRun(status string) bool {
@@ -250,8 +271,16 @@ type overviewRow struct {
 	First bool // first row of its project
 }
 
-// loadAll gathers every project, a few at a time.
+// loadAll gathers every project: from one snapshot when the store can
+// take one, else a few projects at a time.
 func (s *Server) loadAll(ctx context.Context) ([]*projectView, error) {
+	if sn, ok := s.Store.(store.Snapshotter); ok {
+		snap, err := sn.Snapshot(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read projects: %w", err)
+		}
+		return s.viewsOf(snap), nil
+	}
 	ps, err := s.Store.Projects(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
@@ -278,6 +307,43 @@ func (s *Server) loadAll(ctx context.Context) ([]*projectView, error) {
 		}
 	}
 	return out, nil
+}
+
+// viewsOf groups a snapshot by project.
+func (s *Server) viewsOf(snap store.Snapshot) []*projectView {
+	parts := make(map[int64]*projectParts, len(snap.Projects))
+	get := func(id int64) *projectParts {
+		p := parts[id]
+		if p == nil {
+			p = &projectParts{last: map[string]store.Last{}}
+			parts[id] = p
+		}
+		return p
+	}
+	for _, d := range snap.Desired {
+		p := get(d.ProjectID)
+		p.desired = append(p.desired, d)
+	}
+	for _, l := range snap.Last {
+		get(l.ProjectID).last[l.Build] = l
+	}
+	for i := range snap.LatestRuns {
+		get(snap.LatestRuns[i].ProjectID).latestRun = &snap.LatestRuns[i]
+	}
+	for _, r := range snap.Rejections {
+		p := get(r.ProjectID)
+		p.rejections = append(p.rejections, r)
+	}
+	for i := range snap.OpenPRs {
+		if p := get(snap.OpenPRs[i].ProjectID); p.openPR == nil {
+			p.openPR = &snap.OpenPRs[i]
+		}
+	}
+	out := make([]*projectView, len(snap.Projects))
+	for i, p := range snap.Projects {
+		out[i] = s.view(p, *get(p.ID))
+	}
+	return out
 }
 
 // overviewRows flattens, filters and sorts projects for the overview:
