@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -308,4 +310,32 @@ func TestFailoverOnSIGTERM(t *testing.T) {
 	}
 	t.Logf("SIGTERM: lease term %d released; the follower took it at term %d, %v before the old lease would have expired",
 		held.Term, taken.Term, held.ExpiresAt.Sub(acquiredAt).Round(time.Millisecond))
+}
+
+// TestDeadLocalHolder: on SQLite, a lease whose holder is a process of
+// this host that no longer runs is taken at once; any other holder is
+// waited for.
+func TestDeadLocalHolder(t *testing.T) {
+	host, _ := os.Hostname()
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Skipf("no true(1): %v", err)
+	}
+	tests := []struct {
+		name, holder string
+		want         bool
+	}{
+		{"an exited process here", fmt.Sprintf("%s/%d/abcd", host, exited.Process.Pid), true},
+		{"this process", fmt.Sprintf("%s/%d/abcd", host, os.Getpid()), false},
+		{"a running process here", fmt.Sprintf("%s/%d/abcd", host, os.Getppid()), false},
+		{"a process on another host", fmt.Sprintf("other-%s/%d/abcd", host, exited.Process.Pid), false},
+		{"not a holder name", "someone", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := deadLocalHolder(host, tc.holder); got != tc.want {
+				t.Errorf("deadLocalHolder(%q) = %v, want %v", tc.holder, got, tc.want)
+			}
+		})
+	}
 }
