@@ -236,7 +236,7 @@ func (h *hostile) send(rng *rand.Rand, i int, client *http.Client, addr string) 
 		}
 	case 4:
 		kind = "webhook deep JSON, signed"
-		depth := 1000 + rng.IntN(200_000)
+		depth := 1000 + rng.IntN(20_000)
 		var body []byte
 		if rng.IntN(2) == 0 {
 			body = append(bytes.Repeat([]byte("["), depth), bytes.Repeat([]byte("]"), depth)...)
@@ -301,7 +301,7 @@ func (h *hostile) send(rng *rand.Rand, i int, client *http.Client, addr string) 
 		var body []byte
 		switch rng.IntN(4) {
 		case 0:
-			body = append(bytes.Repeat([]byte(`{"version":`), 50_000), bytes.Repeat([]byte("}"), 50_000)...)
+			body = append(bytes.Repeat([]byte(`{"version":`), 20_000), bytes.Repeat([]byte("}"), 20_000)...)
 		case 1:
 			body = []byte("{\"version\":\"\xff\xfe\"}")
 		case 2:
