@@ -71,17 +71,19 @@ type projectView struct {
 	OpenPR    *store.DependencyPR
 	Ctrl      controller.ProjectStatus
 	HasCtrl   bool
+	worst     string
 }
 
 // Status is the worst status of the project's builds.
-func (v *projectView) Status() string {
-	worst := StatusInSync
+func (v *projectView) Status() string { return v.worst }
+
+func (v *projectView) setWorst() {
+	v.worst = StatusInSync
 	for _, b := range v.Builds {
-		if statusOrder[b.Status] < statusOrder[worst] {
-			worst = b.Status
+		if statusOrder[b.Status] < statusOrder[v.worst] {
+			v.worst = b.Status
 		}
 	}
-	return worst
 }
 
 // projectParts is what the store says about one project, before it is
@@ -168,6 +170,7 @@ func (s *Server) view(p store.Project, parts projectParts) *projectView {
 		b.Status, b.Why = v.classify(store.Desired{}, store.Last{}, rejected)
 		v.Builds = append(v.Builds, b)
 	}
+	v.setWorst()
 	return v
 }
 
@@ -363,7 +366,7 @@ func overviewRows(views []*projectView, query, status string) []overviewRow {
 		}
 	}
 	slices.SortStableFunc(rows, func(a, b overviewRow) int {
-		if d := statusOrder[a.P.Status()] - statusOrder[b.P.Status()]; d != 0 {
+		if d := statusOrder[a.P.worst] - statusOrder[b.P.worst]; d != 0 {
 			return d
 		}
 		if c := strings.Compare(a.P.Project.Name, b.P.Project.Name); c != 0 {
