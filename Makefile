@@ -39,3 +39,14 @@ imports:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: run each fuzz target of the untrusted-input parsers (webhook
+## receiver, .mainline.yaml, verification suites) for FUZZTIME each.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./webhooks:FuzzHandler ./webhooks:FuzzSummarize ./deploy/config:FuzzParse ./deploy/verify:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t#*:}; \
+	  echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
