@@ -50,7 +50,7 @@
           old.replaceWith(document.importNode(fresh, true));
         });
         document.documentElement.setAttribute("data-updated", String(Date.now()));
-        say("Live: updated " + new Date().toLocaleTimeString());
+        say("Live: this page updates itself.");
       })
       .catch(function () { say("Live updates paused; refresh the page."); })
       .then(function () {
