@@ -352,11 +352,21 @@ func (b *Builder) imageBuild(ctx context.Context, dir string, spec providers.Bui
 		return &BuildError{Phase: "build", Reason: fmt.Sprintf("dockerfile %q is outside the context", spec.Dockerfile)}
 	}
 
-	root, err := os.OpenRoot(filepath.Join(dir, filepath.FromSlash(contextDir)))
+	// The context is resolved through any symbolic links in the tree and
+	// must still be inside the checkout: a link to a host directory would
+	// otherwise send that directory to the engine.
+	ctxPath, err := insideCheckout(dir, contextDir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return &BuildError{Phase: "build", Reason: fmt.Sprintf("context directory %s not found", contextDir), Err: err}
 		}
+		if errors.Is(err, errOutside) {
+			return &BuildError{Phase: "build", Reason: fmt.Sprintf("context %q is outside the repository", spec.Context)}
+		}
+		return fmt.Errorf("context %s: %w", contextDir, err)
+	}
+	root, err := os.OpenRoot(ctxPath)
+	if err != nil {
 		return fmt.Errorf("context %s: %w", contextDir, err)
 	}
 	defer root.Close()
@@ -415,6 +425,27 @@ func (b *Builder) imageBuild(ctx context.Context, dir string, spec providers.Bui
 	}
 	defer resp.Body.Close()
 	return readBuildStream(resp.Body, log)
+}
+
+var errOutside = errors.New("outside the checkout")
+
+// insideCheckout resolves rel under dir, following symbolic links, and
+// returns the real path, or an error wrapping errOutside when it leads out
+// of dir.
+func insideCheckout(dir, rel string) (string, error) {
+	base, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(base, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", err
+	}
+	r, err := filepath.Rel(base, real)
+	if err != nil || (r != "." && !filepath.IsLocal(r)) {
+		return "", fmt.Errorf("%s: %w", rel, errOutside)
+	}
+	return real, nil
 }
 
 // labelDockerfile writes a copy of dockerfile with the labels added as one
