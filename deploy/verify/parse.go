@@ -48,6 +48,9 @@ func (e ParseErrors) Error() string {
 // misspelt assertion must not pass by not being made. The error, when not
 // nil, is a ParseErrors listing every mistake found.
 func Parse(file string, data []byte) (*Suite, error) {
+	if err := checkLimits(file, data); err != nil {
+		return nil, err
+	}
 	root, err := parseYAML(data)
 	if err != nil {
 		pe := err.(*posError)
