@@ -50,6 +50,10 @@ const (
 	// Throttle returns a *ThrottledError asking to retry after
 	// Fault.Delay, as a rate-limited API would.
 	Throttle
+	// Lose makes the call, then returns Fault.Err instead of its answer,
+	// as when a connection drops after the provider acted: the test of
+	// whether a caller's retry of a non-idempotent call is safe.
+	Lose
 )
 
 func (k Kind) String() string {
@@ -62,6 +66,8 @@ func (k Kind) String() string {
 		return "hang"
 	case Throttle:
 		return "throttle"
+	case Lose:
+		return "lose"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -69,7 +75,8 @@ func (k Kind) String() string {
 // Fault is one rule of a Plan.
 type Fault struct {
 	Kind Kind
-	// Err is what a Fail returns; nil is an error wrapping ErrInjected.
+	// Err is what a Fail or a Lose returns; nil is an error wrapping
+	// ErrInjected.
 	Err error
 	// Delay is how long a Delay waits, and the retry-after of a Throttle.
 	Delay time.Duration
@@ -217,12 +224,18 @@ func (p *Plan) Intercept(ctx context.Context, c intercept.Call, next func(contex
 	if !ok {
 		return next(ctx)
 	}
+	injected := f.Err
+	if injected == nil {
+		injected = fmt.Errorf("%s: %w", c.Method, ErrInjected)
+	}
 	switch f.Kind {
 	case Fail:
-		if f.Err != nil {
-			return f.Err
+		return injected
+	case Lose:
+		if err := next(ctx); err != nil {
+			return err
 		}
-		return fmt.Errorf("%s: %w", c.Method, ErrInjected)
+		return injected
 	case Delay:
 		select {
 		case <-p.after(f.Delay):

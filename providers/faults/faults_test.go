@@ -57,6 +57,7 @@ func TestKinds(t *testing.T) {
 		{faults.Fault{Kind: faults.Fail, Err: errDown}, []error{providers.ErrUnavailable}, false},
 		{faults.Fault{Kind: faults.Throttle, Delay: time.Minute}, []error{providers.ErrUnavailable, faults.ErrInjected}, false},
 		{faults.Fault{Kind: faults.Delay, Delay: time.Nanosecond}, nil, true},
+		{faults.Fault{Kind: faults.Lose}, []error{faults.ErrInjected}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fault.Kind.String(), func(t *testing.T) {
