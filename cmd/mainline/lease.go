@@ -109,6 +109,7 @@ func (srv *server) lead(ctx context.Context) error {
 	srv.controller.Fence = srv.leader.Fence
 	return srv.leader.Run(ctx, func(ctx context.Context) error {
 		srv.processPending(ctx)
+		defer srv.startDependents(ctx)()
 		go func() {
 			t := time.NewTicker(pendingPoll)
 			defer t.Stop()

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mainline-cd/mainline/controller"
+	"github.com/mainline-cd/mainline/controller/dependents"
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/providers"
 	"github.com/mainline-cd/mainline/providers/github"
@@ -38,6 +39,9 @@ type server struct {
 	closers    []func() error
 	registry   *prometheus.Registry // served at /metrics (limits.go)
 	limits     *limits              // per-client rate limits; nil: none (limits.go)
+
+	depsMu sync.Mutex
+	deps   *dependents.Scheduler // while this replica leads (dependents.go)
 
 	scmMu sync.Mutex
 	scms  map[string]providers.SCM // by SCM and location
