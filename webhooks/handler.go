@@ -35,6 +35,11 @@ type Store interface {
 
 var _ Store = (store.Store)(nil)
 
+// ErrDeferred is what a Waker returns, wrapped, when this process does not
+// wake projects itself (a follower replica): the delivery is left pending
+// for the process that does, and that is not an error worth alerting on.
+var ErrDeferred = errors.New("processing deferred")
+
 // Waker wakes the projects watching a repository; the controller implements
 // it. A wake only asks the controller to reconcile early, so it should be
 // quick (enqueue, don't reconcile).
@@ -212,7 +217,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (Process) to finish; a redelivery would only be a duplicate.
 	if !sum.Wakes() {
 		log.Info("webhook stored, nothing to wake", "ref", sum.Ref)
-	} else if err := h.process(ctx, log, id, sum); err != nil {
+	} else if err := h.process(ctx, log, id, sum); errors.Is(err, ErrDeferred) {
+		log.Info("webhook stored, left pending for another process", "reason", err)
+	} else if err != nil {
 		log.Error("webhook stored, processing left pending", "err", err)
 	}
 	answer := "accepted"

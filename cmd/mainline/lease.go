@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mainline-cd/mainline/controller"
+	"github.com/mainline-cd/mainline/webhooks"
 )
 
 // High availability. Every replica of `mainline serve` receives webhooks
@@ -39,7 +40,7 @@ const pendingPoll = 2 * time.Second
 
 // errFollower is what a follower's Waker answers: the delivery stays
 // pending for the leader.
-var errFollower = errors.New("this replica is a follower; the leader will process the delivery")
+var errFollower = fmt.Errorf("this replica is a follower; the leader will process the delivery: %w", webhooks.ErrDeferred)
 
 // newLeader makes the Leader of this replica.
 func (srv *server) newLeader() *controller.Leader {
