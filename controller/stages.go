@@ -263,7 +263,9 @@ func (r *run) buildOne(ctx context.Context, b config.Build) error {
 		Timeout:    time.Duration(b.Build.Timeout),
 	}
 	bctx, cancel := context.WithTimeout(ctx, spec.Timeout+c.Timeouts.Build)
+	stopFlush := r.flushBuildLog(ctx, rec, logw)
 	digest, err := c.Providers.Builder.Build(bctx, src, spec, logw)
+	stopFlush()
 	hung := bctx.Err() != nil
 	cancel()
 	rec.FinishedAt = c.Clock.Now().UTC()
@@ -292,6 +294,45 @@ func (r *run) buildOne(ctx context.Context, b config.Build) error {
 	}
 	r.setCommitStatus(ctx, "mainline/build/"+b.Name, providers.StateSuccess, "image "+digest)
 	return c.event(ctx, p, "build_succeeded", "built %s@%s (%s)", b.Name, r.version, digest)
+}
+
+// buildLogFlush is how often the log of a running build is written to
+// the store, where the dashboard shows it while the build runs.
+const buildLogFlush = time.Second
+
+// flushBuildLog writes the running build's log to the store every
+// buildLogFlush while it changes, until the returned func is called (which
+// waits for the last write, so it cannot overwrite the final record).
+func (r *run) flushBuildLog(ctx context.Context, rec store.Build, logw *tailWriter) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(buildLogFlush)
+		defer t.Stop()
+		seen := 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			text, n, changed := logw.Changed(seen)
+			if !changed {
+				continue
+			}
+			seen, rec.Log = n, text
+			if err := r.c.Store.PutBuild(ctx, rec); err != nil {
+				r.log.Warn("store the running build's log", "build", rec.Name, "err", err)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // externalBuildTimeout is how long an external build (`image:`) may take to

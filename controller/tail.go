@@ -11,6 +11,7 @@ import (
 type tailWriter struct {
 	mu      sync.Mutex
 	n       int
+	writes  int // grows on every Write, so readers can tell it changed
 	lines   []string
 	partial strings.Builder
 }
@@ -20,6 +21,7 @@ func newTailWriter(n int) *tailWriter { return &tailWriter{n: n} }
 func (w *tailWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.writes++
 	s := string(p)
 	for {
 		i := strings.IndexByte(s, '\n')
@@ -62,4 +64,12 @@ func (w *tailWriter) all() []string {
 		lines = append(lines[:len(lines):len(lines)], w.partial.String())
 	}
 	return lines
+}
+
+// Changed returns every kept line and whether anything was written since
+// the count last returned (pass 0 the first time).
+func (w *tailWriter) Changed(since int) (text string, writes int, changed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.all(), "\n"), w.writes, w.writes != since
 }
