@@ -7,16 +7,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/deploy/verify"
 	"github.com/mainline-cd/mainline/providers"
 )
 
-// Verification run triggers and statuses, as stored.
+// Verification run triggers and statuses, as stored. A run a user asked
+// for is stored with the trigger "request:WHO #ID" (ID is the request's
+// event) and counted in metrics as TriggerUser.
 const (
 	TriggerRollout  = "rollout"
 	TriggerSchedule = "schedule"
+	TriggerUser     = "user"
 
 	RunRunning = "running"
 	RunPassed  = "passed"
@@ -75,7 +80,9 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 			continue
 		}
 		if vr.Status != RunRunning {
-			return ready(), nil // this rollout was verified, or acted upon
+			// This rollout was verified, or acted upon; only a user's
+			// request runs the suite again.
+			return r.verifyOnRequest(ctx, suite, d.Version, first.Name, runs)
 		}
 	}
 	now := c.Clock.Now().UTC()
@@ -107,6 +114,112 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 	}
 	// A rollback changed the desired state: roll to it now.
 	return progress(0, "%s failed verification", d.Version), nil
+}
+
+// EventVerifyRequested is the kind of event that asks the controller to
+// run a project's verification suite again. Any replica's dashboard may
+// write it; the leader's verify stage answers it. Its message is made by
+// VerifyRequestMessage.
+const EventVerifyRequested = "verify_requested"
+
+// VerifyRequestMessage is the message of a verify_requested event, e.g.
+// "verification of 0.3.15 requested by user:alice". The verify stage reads
+// who asked back from it.
+func VerifyRequestMessage(version, who string) string {
+	return fmt.Sprintf("verification of %s requested by %s", version, who)
+}
+
+// requester returns who asked in a message made by VerifyRequestMessage.
+func requester(msg string) string {
+	if i := strings.LastIndex(msg, " requested by "); i >= 0 {
+		return msg[i+len(" requested by "):]
+	}
+	return "unknown"
+}
+
+// requestTrigger is the stored trigger of a run answering request id.
+func requestTrigger(who string, id int64) string {
+	return fmt.Sprintf("request:%s #%d", who, id)
+}
+
+// answers reports whether a run with trigger was made for request id.
+func answers(trigger string, id int64) bool {
+	return strings.HasPrefix(trigger, "request:") && strings.HasSuffix(trigger, fmt.Sprintf(" #%d", id))
+}
+
+// triggerKind is a run's trigger as a metrics label: TriggerUser for
+// every request, so the label stays bounded.
+func triggerKind(trigger string) string {
+	if strings.HasPrefix(trigger, "request:") {
+		return TriggerUser
+	}
+	return trigger
+}
+
+// verifyOnRequest runs the suite against version again when a user asked
+// for it after the version's newest run. Only the newest request counts,
+// and once a run was made for it (found by the request's event ID in the
+// run's trigger, which does not depend on the replicas' clocks agreeing)
+// it is not run again, except after an error, until the suite's error
+// budget is spent. A failure acts as after a rollout: roll back, or alert
+// and keep the version. Ready means there is no unanswered request, or it
+// was answered and passed.
+func (r *run) verifyOnRequest(ctx context.Context, suite *verify.Suite, version, build string, runs []store.VerifyRun) (Outcome, error) {
+	c, p := r.c, r.project
+	evs, err := c.Store.Events(ctx, store.EventQuery{ProjectID: p.ID, Kind: EventVerifyRequested, Limit: 1})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("list verification requests: %w", err)
+	}
+	if len(evs) == 0 {
+		return ready(), nil
+	}
+	req := evs[0]
+	budget := 1
+	if suite != nil {
+		budget = max(suite.ErrorBudget, 1)
+	}
+	errorsSoFar := 0
+	for _, vr := range runs {
+		switch {
+		case answers(vr.Trigger, req.ID) && vr.Status == RunError:
+			errorsSoFar++
+		case answers(vr.Trigger, req.ID) && vr.Status != RunRunning:
+			return ready(), nil // answered
+		case vr.Version == version && vr.StartedAt.After(req.At) && vr.Status != RunRunning && vr.Status != RunError:
+			return ready(), nil // a later run already says how version is doing
+		}
+	}
+	if errorsSoFar >= budget {
+		return ready(), nil // the errors were acted upon
+	}
+	who := requester(req.Message)
+	trigger := requestTrigger(who, req.ID)
+	if suite == nil {
+		now := c.Clock.Now().UTC()
+		_, err := c.Store.AddVerifyRun(ctx, store.VerifyRun{ProjectID: p.ID, Version: version, Trigger: trigger,
+			Status: RunSkipped, Summary: "no verification suite configured", StartedAt: now, FinishedAt: now})
+		if err != nil {
+			return Outcome{}, fmt.Errorf("record verification: %w", err)
+		}
+		return ready(), c.event(ctx, p, "verify_skipped", "%s not verified again (requested by %s): no verification suite configured", version, who)
+	}
+	report, vr, err := r.runSuite(ctx, suite, version, build, trigger)
+	if err != nil {
+		return Outcome{}, err
+	}
+	switch report.Outcome {
+	case verify.Passed:
+		r.setCommitStatus(ctx, "mainline/verify", providers.StateSuccess, vr.Summary)
+		return ready(), c.event(ctx, p, "verify_passed", "%s verified again (requested by %s): %s", version, who, vr.Summary)
+	case verify.Error:
+		if errorsSoFar+1 < budget {
+			return waiting(5*time.Second, "verification of %s requested by %s could not measure (%d/%d): %s", version, who, errorsSoFar+1, budget, vr.Summary), nil
+		}
+	}
+	if err := r.verificationFailed(ctx, suite, version, fmt.Sprintf("%s (re-run requested by %s)", vr.Summary, who)); err != nil {
+		return Outcome{}, err
+	}
+	return progress(0, "%s failed verification requested by %s", version, who), nil
 }
 
 // verificationFailed acts on a failed verification as the suite says:
@@ -157,7 +270,7 @@ func (r *run) runSuite(ctx context.Context, suite *verify.Suite, version, build,
 		Logger: r.log.With("version", version, "stage", "verify"),
 	})
 	vr.Status = string(report.Outcome)
-	c.Metrics.Verified(trigger, vr.Status)
+	c.Metrics.Verified(triggerKind(trigger), vr.Status)
 	vr.Summary = summarize(report)
 	vr.FinishedAt = c.Clock.Now().UTC()
 	if vr.Report, err = json.Marshal(report); err != nil {
