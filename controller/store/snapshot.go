@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -15,7 +19,7 @@ import (
 type Snapshot struct {
 	Projects   []Project
 	Desired    []Desired      // every build of every project, by project and build
-	Last       []Last         // every build's last state
+	Last       []Last         // every build's last state, by project and build
 	LatestRuns []VerifyRun    // each project's newest verification run, without its Report
 	Rejections []Rejection    // every rejected version, newest first
 	OpenPRs    []DependencyPR // dependency pull requests in state "open", newest first
@@ -32,20 +36,24 @@ var _ Snapshotter = (*sqlStore)(nil)
 // Snapshot reads every project's current state. Its queries run side by
 // side on the read connections.
 func (s *sqlStore) Snapshot(ctx context.Context) (Snapshot, error) {
-	var snap Snapshot
+	var (
+		snap    Snapshot
+		orphans []Last
+	)
 	errs := make([]error, 6)
 	var wg goer = &sync.WaitGroup{}
 	if s.tx {
 		wg = serial{} // one connection: one query at a time
 	}
 	wg.Go(func() { snap.Projects, errs[0] = s.Projects(ctx) })
+	wg.Go(func() { snap.Desired, snap.Last, errs[1] = s.desiredAndLast(ctx) })
 	wg.Go(func() {
-		snap.Desired, errs[1] = queryAll(ctx, s.r, "all desired states", scanDesired,
-			"SELECT "+desiredCols+" FROM desired_states ORDER BY project_id, build")
-	})
-	wg.Go(func() {
-		snap.Last, errs[2] = queryAll(ctx, s.r, "all last states", scanLast,
-			"SELECT project_id, build, versions, observed_at FROM last_states ORDER BY project_id, build")
+		// Last states of builds with no desired state, rare (a build
+		// removed from .mainline.yaml), to complete Last.
+		orphans, errs[2] = queryAll(ctx, s.r, "last states without desired states", scanLast,
+			`SELECT l.project_id, l.build, l.versions, l.observed_at FROM last_states l
+			WHERE NOT EXISTS (SELECT 1 FROM desired_states d WHERE d.project_id = l.project_id AND d.build = l.build)
+			ORDER BY l.project_id, l.build`)
 	})
 	wg.Go(func() {
 		// One index lookup per project for its newest run.
@@ -65,7 +73,57 @@ func (s *sqlStore) Snapshot(ctx context.Context) (Snapshot, error) {
 			WHERE state = 'open' ORDER BY project_id, number DESC`)
 	})
 	wg.Wait()
-	return snap, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return Snapshot{}, err
+	}
+	if len(orphans) > 0 {
+		snap.Last = append(snap.Last, orphans...)
+		slices.SortFunc(snap.Last, func(a, b Last) int {
+			return cmp.Or(cmp.Compare(a.ProjectID, b.ProjectID), strings.Compare(a.Build, b.Build))
+		})
+	}
+	return snap, nil
+}
+
+// desiredAndLast reads every desired state with its build's last state
+// in one pass: a row costs more to fetch through the driver than to join,
+// and the overview needs both for every build.
+func (s *sqlStore) desiredAndLast(ctx context.Context) ([]Desired, []Last, error) {
+	const what = "desired and last states"
+	rows, err := s.r.QueryContext(ctx, `SELECT d.project_id, d.build, d.version, d.instances, d.set_at, d.set_by, d.revision,
+			l.versions, l.observed_at
+		FROM desired_states d LEFT JOIN last_states l ON l.project_id = d.project_id AND l.build = d.build
+		ORDER BY d.project_id, d.build`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var (
+		desired  []Desired
+		last     []Last
+		versions sql.NullString
+		observed sql.NullTime
+	)
+	for rows.Next() {
+		var d Desired
+		if err := rows.Scan(&d.ProjectID, &d.Build, &d.Version, &d.Instances, &d.SetAt, &d.SetBy, &d.Revision, &versions, &observed); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", what, err)
+		}
+		d.SetAt = d.SetAt.UTC()
+		desired = append(desired, d)
+		if !versions.Valid {
+			continue
+		}
+		l := Last{ProjectID: d.ProjectID, Build: d.Build, ObservedAt: fromNull(observed)}
+		if l.Versions, err = decodeVersions(versions.String); err != nil {
+			return nil, nil, fmt.Errorf("%s: last %s of project %d: versions: %w", what, d.Build, d.ProjectID, err)
+		}
+		last = append(last, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return desired, last, nil
 }
 
 // goer runs funcs: side by side (a sync.WaitGroup) or one after the

@@ -382,15 +382,112 @@ func (s *sqlStore) DesiredStates(ctx context.Context, projectID int64) ([]Desire
 
 func scanLast(s scanner) (Last, error) {
 	var l Last
-	var versions []byte
+	var versions string
 	if err := s.Scan(&l.ProjectID, &l.Build, &versions, &l.ObservedAt); err != nil {
 		return l, err
 	}
 	l.ObservedAt = l.ObservedAt.UTC()
-	if err := json.Unmarshal(versions, &l.Versions); err != nil {
+	var err error
+	if l.Versions, err = decodeVersions(versions); err != nil {
 		return l, fmt.Errorf("versions: %w", err)
 	}
 	return l, nil
+}
+
+// decodeVersions reads a last state's versions column, a JSON object of
+// version to instances. The dashboard's overview reads thousands of them
+// per page, so the shape SetLast writes (and PostgreSQL's jsonb gives
+// back) is read directly; anything else (escapes, exponents, bad JSON)
+// goes to encoding/json, whose answer is the reference.
+func decodeVersions(js string) (map[string]int, error) {
+	if m, ok := decodeFlatInts(js); ok {
+		return m, nil
+	}
+	var m map[string]int
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decodeFlatInts parses {"key": int, ...} with plain keys (no escapes)
+// and small decimal integers, and reports false for anything else.
+func decodeFlatInts(s string) (map[string]int, bool) {
+	i := 0
+	ws := func() {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+			i++
+		}
+	}
+	ws()
+	if i >= len(s) || s[i] != '{' {
+		return nil, false
+	}
+	i++
+	m := make(map[string]int, 2)
+	ws()
+	if i < len(s) && s[i] == '}' {
+		i++
+		ws()
+		return m, i == len(s)
+	}
+	for {
+		ws()
+		if i >= len(s) || s[i] != '"' {
+			return nil, false
+		}
+		i++
+		start := i
+		for i < len(s) && s[i] != '"' {
+			if c := s[i]; c == '\\' || c < 0x20 || c >= 0x80 {
+				return nil, false // escapes, control bytes, non-ASCII: the slow path checks them
+			}
+			i++
+		}
+		if i >= len(s) {
+			return nil, false
+		}
+		key := s[start:i]
+		i++
+		ws()
+		if i >= len(s) || s[i] != ':' {
+			return nil, false
+		}
+		i++
+		ws()
+		neg := i < len(s) && s[i] == '-'
+		if neg {
+			i++
+		}
+		start = i
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			n = n*10 + int(s[i]-'0')
+			i++
+		}
+		digits := i - start
+		if digits == 0 || digits > 15 || (digits > 1 && s[start] == '0') {
+			return nil, false
+		}
+		if neg {
+			n = -n
+		}
+		m[key] = n
+		ws()
+		if i >= len(s) {
+			return nil, false
+		}
+		switch s[i] {
+		case ',':
+			i++
+		case '}':
+			i++
+			ws()
+			return m, i == len(s)
+		default:
+			return nil, false
+		}
+	}
 }
 
 func (s *sqlStore) SetLast(ctx context.Context, l Last) error {
