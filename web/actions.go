@@ -40,6 +40,7 @@ var actions = map[string]actionInfo{
 	"pause":    {"pause", "Pause", "Pause %[1]s? Mainline keeps its desired state and deploys nothing new until resumed."},
 	"resume":   {"resume", "Resume", "Resume %[1]s? Mainline unpins it and deploys the newest good version again."},
 	"retry":    {"retry", "Retry build", "Retry the failed build %[3]s@%[2]s of %[1]s?"},
+	"verify":   {"verify", "Re-run verification", "Run the verification suite of %[1]s against the running version again? If it fails, Mainline rolls back or alerts, as the suite's on_failure says."},
 }
 
 // actionArgs are the inputs of an action.
@@ -77,6 +78,8 @@ func (s *Server) do(ctx context.Context, p store.Project, who, name string, a ac
 		err = s.Store.UpdateProject(ctx, p)
 	case "retry":
 		kind, msg, err = s.retry(ctx, p, who, a)
+	case "verify":
+		kind, msg, err = s.requestVerify(ctx, p, who)
 	default:
 		return "", refuse(http.StatusNotFound, "unknown_action", "no action %q", name)
 	}
@@ -154,6 +157,22 @@ func (s *Server) retry(ctx context.Context, p store.Project, who string, a actio
 		return "", "", err
 	}
 	return "build_retried", fmt.Sprintf("build %s@%s retried by %s", a.Build, a.Version, who), nil
+}
+
+// requestVerify asks for the project's verification suite to run again
+// against the version it desires. It only writes the request (an event):
+// whichever replica leads the controller runs the suite at the project's
+// next reconcile, so the request works from any replica.
+func (s *Server) requestVerify(ctx context.Context, p store.Project, who string) (string, string, error) {
+	ds, err := s.Store.DesiredStates(ctx, p.ID)
+	if err != nil {
+		return "", "", err
+	}
+	i := slices.IndexFunc(ds, func(d store.Desired) bool { return d.Version != "" && d.Instances > 0 })
+	if i < 0 {
+		return "", "", refuse(http.StatusConflict, "nothing_deployed", "%s has nothing running to verify", p.Name)
+	}
+	return controller.EventVerifyRequested, controller.VerifyRequestMessage(ds[i].Version, who), nil
 }
 
 // actionForm handles POST /projects/{name}/-/{action} from the
