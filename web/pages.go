@@ -169,7 +169,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p principa
 		return
 	}
 	q, status := r.URL.Query().Get("q"), r.URL.Query().Get("status")
-	if _, ok := statusOrder[status]; !ok {
+	if _, ok := statusRank(status); !ok {
 		status = ""
 	}
 	rows := overviewRows(views, q, status)
@@ -185,6 +185,10 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p principa
 	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
 	page = min(max(page, 1), pages)
 	shown := rows[(page-1)*overviewPageRows : min(len(rows), page*overviewPageRows)]
+	now := s.Clock.Now()
+	for i := range shown {
+		shown[i].describe(now)
+	}
 	pageURL := func(n int) string {
 		v := url.Values{}
 		if q != "" {

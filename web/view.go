@@ -25,8 +25,31 @@ const (
 	StatusWaiting   = "waiting"
 )
 
-// statusOrder sorts problems first.
-var statusOrder = map[string]int{StatusFailed: 0, StatusWaiting: 1, StatusRolling: 2, StatusVerifying: 3, StatusPaused: 4, StatusInSync: 5}
+// statusRank sorts problems first; ok is false for a word that is not a
+// status. A switch, not a map: the overview ranks every row of every
+// project on each render.
+func statusRank(s string) (rank int, ok bool) {
+	switch s {
+	case StatusFailed:
+		return 0, true
+	case StatusWaiting:
+		return 1, true
+	case StatusRolling:
+		return 2, true
+	case StatusVerifying:
+		return 3, true
+	case StatusPaused:
+		return 4, true
+	case StatusInSync:
+		return 5, true
+	}
+	return 0, false
+}
+
+func rank(s string) int {
+	r, _ := statusRank(s)
+	return r
+}
 
 // statusClass is the CSS class of a status.
 func statusClass(s string) string {
@@ -80,7 +103,7 @@ func (v *projectView) Status() string { return v.worst }
 func (v *projectView) setWorst() {
 	v.worst = StatusInSync
 	for _, b := range v.Builds {
-		if statusOrder[b.Status] < statusOrder[v.worst] {
+		if rank(b.Status) < rank(v.worst) {
 			v.worst = b.Status
 		}
 	}
@@ -158,9 +181,7 @@ func (s *Server) view(p store.Project, parts projectParts) *projectView {
 		l, ok := parts.last[d.Build]
 		if ok {
 			b.HasLast, b.ObservedAt = true, l.ObservedAt
-			for _, ver := range (deploy.Last{Versions: l.Versions}).SortedVersions() {
-				b.Last = append(b.Last, versionCount{ver, l.Versions[ver]})
-			}
+			b.Last = versionCounts(l.Versions)
 		}
 		b.Status, b.Why = v.classify(d, l, rejected)
 		v.Builds = append(v.Builds, b)
@@ -172,6 +193,24 @@ func (s *Server) view(p store.Project, parts projectParts) *projectView {
 	}
 	v.setWorst()
 	return v
+}
+
+// versionCounts lists the versions with healthy instances, newest first.
+func versionCounts(versions map[string]int) []versionCount {
+	if len(versions) == 1 { // the common case, steady state: nothing to sort
+		for ver, n := range versions {
+			if n > 0 {
+				return []versionCount{{ver, n}}
+			}
+		}
+		return nil
+	}
+	sorted := (deploy.Last{Versions: versions}).SortedVersions()
+	out := make([]versionCount, len(sorted))
+	for i, ver := range sorted {
+		out[i] = versionCount{ver, versions[ver]}
+	}
+	return out
 }
 
 func goodRun(status string) bool {
@@ -270,8 +309,31 @@ func orNothing(v string) string {
 // overviewRow is one line of the overview: a project × build.
 type overviewRow struct {
 	P     *projectView
-	B     buildView
+	B     *buildView
 	First bool // first row of its project
+
+	// What the row shows that takes a call to work out, filled in by
+	// describe for the rows of the page shown only: the template then
+	// just reads fields.
+	Class                       string // CSS classes of the <tr>
+	URL, RunURL                 string
+	SetAgo, ObservedAgo, RunAgo string
+}
+
+// describe fills in what the row shows that the template would otherwise
+// compute.
+func (r *overviewRow) describe(now time.Time) {
+	r.Class = "row-" + statusClass(r.B.Status)
+	if r.First {
+		r.Class = "first " + r.Class
+	}
+	r.URL = projectURL(r.P.Project.Name)
+	r.SetAgo = ago(now, r.B.Desired.SetAt)
+	r.ObservedAgo = ago(now, r.B.ObservedAt)
+	if run := r.P.LatestRun; run != nil {
+		r.RunURL = runURL(r.P.Project.Name, run.ID)
+		r.RunAgo = ago(now, run.StartedAt)
+	}
 }
 
 // loadAll gathers every project: from one snapshot when the store can
@@ -312,39 +374,57 @@ func (s *Server) loadAll(ctx context.Context) ([]*projectView, error) {
 	return out, nil
 }
 
-// viewsOf groups a snapshot by project.
+// viewsOf groups a snapshot by project. The snapshot's parts come
+// ordered by project ID, so each project's share is a run of rows.
 func (s *Server) viewsOf(snap store.Snapshot) []*projectView {
-	parts := make(map[int64]*projectParts, len(snap.Projects))
-	get := func(id int64) *projectParts {
-		p := parts[id]
-		if p == nil {
-			p = &projectParts{last: map[string]store.Last{}}
-			parts[id] = p
-		}
-		return p
+	index := make(map[int64]int, len(snap.Projects))
+	for i, p := range snap.Projects {
+		index[p.ID] = i
 	}
-	for _, d := range snap.Desired {
-		p := get(d.ProjectID)
-		p.desired = append(p.desired, d)
+	parts := make([]projectParts, len(snap.Projects))
+	get := func(id int64) *projectParts {
+		i, ok := index[id]
+		if !ok {
+			return nil // a project created after the projects were read
+		}
+		return &parts[i]
+	}
+	for i := 0; i < len(snap.Desired); {
+		j := i + 1
+		for j < len(snap.Desired) && snap.Desired[j].ProjectID == snap.Desired[i].ProjectID {
+			j++
+		}
+		if p := get(snap.Desired[i].ProjectID); p != nil {
+			p.desired = snap.Desired[i:j:j]
+		}
+		i = j
 	}
 	for _, l := range snap.Last {
-		get(l.ProjectID).last[l.Build] = l
+		if p := get(l.ProjectID); p != nil {
+			if p.last == nil {
+				p.last = make(map[string]store.Last, len(p.desired))
+			}
+			p.last[l.Build] = l
+		}
 	}
 	for i := range snap.LatestRuns {
-		get(snap.LatestRuns[i].ProjectID).latestRun = &snap.LatestRuns[i]
+		if p := get(snap.LatestRuns[i].ProjectID); p != nil {
+			p.latestRun = &snap.LatestRuns[i]
+		}
 	}
 	for _, r := range snap.Rejections {
-		p := get(r.ProjectID)
-		p.rejections = append(p.rejections, r)
+		if p := get(r.ProjectID); p != nil {
+			p.rejections = append(p.rejections, r)
+		}
 	}
 	for i := range snap.OpenPRs {
-		if p := get(snap.OpenPRs[i].ProjectID); p.openPR == nil {
+		if p := get(snap.OpenPRs[i].ProjectID); p != nil && p.openPR == nil {
 			p.openPR = &snap.OpenPRs[i]
 		}
 	}
 	out := make([]*projectView, len(snap.Projects))
 	for i, p := range snap.Projects {
-		out[i] = s.view(p, *get(p.ID))
+		out[i] = s.view(p, parts[i])
 	}
 	return out
 }
@@ -353,34 +433,42 @@ func (s *Server) viewsOf(snap store.Snapshot) []*projectView {
 // problems first, then by name.
 func overviewRows(views []*projectView, query, status string) []overviewRow {
 	query = strings.ToLower(strings.TrimSpace(query))
-	var rows []overviewRow
+	type ranked struct {
+		overviewRow
+		project, build int
+	}
+	var rows []ranked
 	for _, v := range views {
 		if query != "" && !strings.Contains(strings.ToLower(v.Project.Name), query) {
 			continue
 		}
-		for _, b := range v.Builds {
+		worst := rank(v.worst)
+		for i := range v.Builds {
+			b := &v.Builds[i]
 			if status != "" && b.Status != status {
 				continue
 			}
-			rows = append(rows, overviewRow{P: v, B: b})
+			rows = append(rows, ranked{overviewRow{P: v, B: b}, worst, rank(b.Status)})
 		}
 	}
-	slices.SortStableFunc(rows, func(a, b overviewRow) int {
-		if d := statusOrder[a.P.worst] - statusOrder[b.P.worst]; d != 0 {
+	slices.SortStableFunc(rows, func(a, b ranked) int {
+		if d := a.project - b.project; d != 0 {
 			return d
 		}
 		if c := strings.Compare(a.P.Project.Name, b.P.Project.Name); c != 0 {
 			return c
 		}
-		if d := statusOrder[a.B.Status] - statusOrder[b.B.Status]; d != 0 {
+		if d := a.build - b.build; d != 0 {
 			return d
 		}
 		return strings.Compare(a.B.Name, b.B.Name)
 	})
+	out := make([]overviewRow, len(rows))
 	for i := range rows {
-		rows[i].First = i == 0 || rows[i-1].P != rows[i].P
+		out[i] = rows[i].overviewRow
+		out[i].First = i == 0 || rows[i-1].P != rows[i].P
 	}
-	return rows
+	return out
 }
 
 // ago says how long ago t was, coarsely.
