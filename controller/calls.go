@@ -79,8 +79,9 @@ type Metrics interface {
 	// DesiredChanged: a build's desired version changed; cause is
 	// "tag", "pin" or "rollback".
 	DesiredChanged(cause string)
-	// Verified: a verification run ended; trigger is TriggerRollout or
-	// TriggerSchedule, outcome "passed", "failed" or "error".
+	// Verified: a verification run ended; trigger is TriggerRollout,
+	// TriggerSchedule or TriggerUser (a re-run someone asked for), outcome
+	// "passed", "failed" or "error".
 	Verified(trigger, outcome string)
 	// Event: an event of kind was written to a project's timeline
 	// ("rolled_back", "build_failed", …).
