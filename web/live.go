@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -132,22 +133,30 @@ func (s *Server) fingerprint(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Written piece by piece rather than with fmt: the overview computes
+	// this on every render, for every project.
+	var buf []byte
 	if len(evs) > 0 {
-		fmt.Fprintf(h, "e%d;", evs[0].ID)
+		h.Write(append(strconv.AppendInt(append(buf, 'e'), evs[0].ID, 10), ';'))
 	}
 	ps, err := s.Store.Projects(ctx)
 	if err != nil {
 		return "", err
 	}
 	for _, p := range ps {
-		fmt.Fprintf(h, "p%d/%t/%s;", p.ID, p.Paused, p.Pinned)
+		buf = strconv.AppendInt(append(buf[:0], 'p'), p.ID, 10)
+		buf = append(strconv.AppendBool(append(buf, '/'), p.Paused), '/')
+		buf = append(append(buf, p.Pinned...), ';')
 		if s.Controller != nil {
 			if st, ok := s.Controller.Status(p.ID); ok {
-				fmt.Fprintf(h, "%s/%s/%s;", st.Stage, st.Result, st.Reason)
+				buf = append(append(buf, st.Stage...), '/')
+				buf = append(append(buf, st.Result...), '/')
+				buf = append(append(buf, st.Reason...), ';')
 			}
 		}
+		h.Write(buf)
 	}
-	return fmt.Sprintf("%x", h.Sum64()), nil
+	return strconv.FormatUint(h.Sum64(), 16), nil
 }
 
 // stream serves GET /events/stream: server-sent events, one "change"

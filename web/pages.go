@@ -163,7 +163,7 @@ func urlPath(name string) string {
 }
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p principal) {
-	views, err := s.loadAll(r.Context())
+	views, err := s.overviewViews(r.Context())
 	if err != nil {
 		s.serverError(w, r, err)
 		return

@@ -89,6 +89,7 @@ type Server struct {
 	tmpl     map[string]*template.Template
 	key      []byte
 	hub      *hub
+	views    viewCache // the overview's recent reads, see overviewViews
 }
 
 //go:embed templates/*.html
