@@ -65,9 +65,11 @@ it fails.
 The demo needs Go, git and a running Docker Engine. Everything lives under
 the data directory (default ./mainline-demo): the bare repository
 orders.git, your clone orders/, Mainline's SQLite database, the webhook
-secret and the admin token. Running the demo again reuses all of it;
---reset removes it, with the demo's containers and images, and starts
-clean. Ctrl-C stops everything the demo started.
+secret, the admin token, and a Go module proxy, goproxy/, holding a newer
+version of a module the service requires (for mainline deps run). Running
+the demo again reuses all of it; --reset removes it, with the demo's
+containers and images, and starts clean. Ctrl-C stops everything the demo
+started.
 
 Environment:
   MAINLINE_DEMO_LABELS  extra labels, k=v[,k=v…], put on every container the
@@ -223,6 +225,10 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	goproxy, err := writeDemoProxy(d.path(demoProxyDir))
+	if err != nil {
+		return err
+	}
 	if err := d.installHook(bin); err != nil {
 		return err
 	}
@@ -252,6 +258,10 @@ func (d *demo) run(ctx context.Context) error {
 		// pausing need the admin token.
 		PublicRead: true,
 		SessionKey: sessionKey,
+		// Dependents day, when its schedule comes, upgrades from the
+		// demo's module proxy, whose modules no checksum database knows.
+		GoProxy: goproxy,
+		GoEnv:   []string{"GONOSUMDB=" + greetingModule},
 	}
 	p, closeProviders, err := localProviders(ctx, &s, logger)
 	if err != nil {
@@ -316,7 +326,7 @@ loop:
 				runErr = fmt.Errorf("service endpoint: %w", err)
 				break loop
 			}
-			d.printWelcome(ctx, s.Addr, endpoint, token)
+			d.printWelcome(ctx, s.Addr, endpoint, token, bin, goproxy)
 		}
 	}
 
@@ -725,7 +735,7 @@ func runGit(ctx context.Context, dir string, args ...string) (string, error) {
 
 // printWelcome says where everything is and what to try, once the first
 // version is live.
-func (d *demo) printWelcome(ctx context.Context, addr, endpoint, token string) {
+func (d *demo) printWelcome(ctx context.Context, addr, endpoint, token, bin, goproxy string) {
 	clone := d.path(demoProject)
 	dashboard := "http://" + addr + "/"
 	if servesDashboard(ctx, dashboard) {
@@ -747,14 +757,26 @@ func (d *demo) printWelcome(ctx context.Context, addr, endpoint, token string) {
 	fmt.Fprintf(&b, "  2. Set `healthy = false` in main.go, commit and push: the new version\n")
 	fmt.Fprintf(&b, "     fails its health checks and Mainline rolls back on its own.\n")
 	if d.opts.depsRun {
-		fmt.Fprintf(&b, "  3. Run dependents day now:\n")
-		fmt.Fprintf(&b, "       MAINLINE_DATA_DIR=%s mainline deps run\n", shellQuote(d.dir))
-		fmt.Fprintf(&b, "     It looks for newer versions of the service's Go modules and base image\n")
-		fmt.Fprintf(&b, "     and opens one upgrade pull request with what passes; merged, it deploys\n")
-		fmt.Fprintf(&b, "     itself. (The sample starts with no dependencies: add one to see a PR.)\n")
+		fmt.Fprintf(&b, "  3. Run dependents day now. The service requires %s %s, and the\n", greetingModule, greetingCurrent)
+		fmt.Fprintf(&b, "     demo's module proxy in %s also has %s:\n", d.path(demoProxyDir), greetingNewest)
+		fmt.Fprintf(&b, "       %s \\\n         %s deps run\n", strings.Join(depsEnv(d.dir, goproxy), " "), shellQuote(bin))
+		fmt.Fprintf(&b, "     Mainline opens an upgrade pull request, runs its checks, merges it, and\n")
+		fmt.Fprintf(&b, "     the merge deploys like any push. Then git pull in your clone.\n")
 	}
 	fmt.Fprintf(&b, "\nPress Ctrl-C to stop the demo and everything it started.\n\n")
 	io.WriteString(d.out, b.String())
+}
+
+// depsEnv is the environment, as shell assignments, that points
+// `mainline deps run` at the demo: its data directory (so its store and
+// projects), its module proxy, and no checksum database for the proxy's
+// module.
+func depsEnv(dir, goproxy string) []string {
+	return []string{
+		"MAINLINE_DATA_DIR=" + shellQuote(dir),
+		"MAINLINE_GOPROXY=" + shellQuote(goproxy),
+		"GONOSUMDB=" + shellQuote(greetingModule),
+	}
 }
 
 // servesDashboard reports whether url answers with a page (the dashboard

@@ -47,9 +47,11 @@ func TestMain(m *testing.M) {
 // TestDemo drives `mainline demo` as a user would: start it, wait for
 // 0.0.1, change the greeting in the clone, commit and git push (through
 // the real post-receive hook and a signed webhook), watch 0.0.2 roll out
-// with no failed request and get verified, push a version that fails its
-// health checks and see it rolled back, then stop the demo and find none
-// of its containers left.
+// with no failed request and get verified, run `mainline deps run` as the
+// demo says to and see the upgrade of example.com/greeting merged and
+// deployed as 0.0.3, pull, push a version that fails its health checks
+// and see it rolled back, then stop the demo and find none of its
+// containers left.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs containers")
@@ -62,6 +64,10 @@ func TestDemo(t *testing.T) {
 	}
 	t.Setenv("GIT_CONFIG_GLOBAL", emptyConfig)
 	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	// A module cache of the test's own: dependents day downloads the demo
+	// proxy's module, which has no business in the machine's cache.
+	t.Setenv("GOMODCACHE", t.TempDir())
+	t.Setenv("GOFLAGS", "-modcacherw -buildvcs=false")
 
 	run := "demo-" + randomHex(4)
 	data := filepath.Join(t.TempDir(), "mainline-demo")
@@ -80,7 +86,7 @@ func TestDemo(t *testing.T) {
 	}
 	out := d.out.String()
 	for _, want := range []string{"building orders 0.0.1…", "deploying 0.0.1 (", "0.0.1 is live ×2 and verified",
-		"Change the greeting", "healthy = false"} {
+		"Change the greeting", "healthy = false", "Run dependents day now"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -120,20 +126,58 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the dashboard at %s does not show orders at 0.0.2:\n%s", dashboard, page)
 	}
 
-	// A version that fails its health checks: rolled back to 0.0.2.
+	// Dependents day, run as the demo says: the upgrade of
+	// example.com/greeting is opened, checked and merged, the merge
+	// reaches the server through the hook, and deploys as 0.0.3.
+	deps := d.depsRun()
+	for _, want := range []string{
+		`  orders: post-receive hook: mainline: push of main `,
+		`  orders: opened #1 "Upgrade 1 dependency"`,
+		"checks success; merged as ",
+		"      example.com/greeting v1.0.0 → v1.1.0 (minor)\n",
+	} {
+		if !strings.Contains(deps, want) {
+			t.Errorf("deps run output lacks %q:\n%s", want, deps)
+		}
+	}
+	if got := waitVerified(t, st, p.ID, "0.0.3", 2); got != "passed" {
+		t.Fatalf("verification of 0.0.3: %s, want passed", got)
+	}
+	bare := filepath.Join(data, "orders.git")
+	for file, want := range map[string]string{"go.mod": "example.com/greeting v1.1.0", "vendor/modules.txt": "# example.com/greeting v1.1.0\n"} {
+		if got := gitOut(t, bare, "show", "0.0.3:"+file); !strings.Contains(got+"\n", want) {
+			t.Errorf("%s at 0.0.3 lacks %q:\n%s", file, want, got)
+		}
+	}
+	// v1.1.0 of the module ends the greeting with "!": the running build
+	// has the upgrade.
+	var root struct{ Message, Version string }
+	if err := json.Unmarshal([]byte(get(t, service+"/")), &root); err != nil {
+		t.Fatal(err)
+	}
+	if want := "hello from the demo test!"; root.Message != want || root.Version != "0.0.3" {
+		t.Errorf("GET / = %+v, want message %q from 0.0.3", root, want)
+	}
+	if again := d.depsRun(); !strings.Contains(again, "  orders: nothing to upgrade\n") || strings.Contains(again, "post-receive") {
+		t.Errorf("second deps run: want nothing to upgrade and no hook run, got\n%s", again)
+	}
+	d.waitOutput(time.Minute, "0.0.3 is live ×2 and verified")
+	gitOut(t, clone, "pull", "-q", "--ff-only")
+
+	// A version that fails its health checks: rolled back to 0.0.3.
 	d.push(clone, "Break the health check", `healthy  = false`)
-	waitFor(t, 3*time.Minute, "0.0.3 rolled back", func() bool { return len(eventMessages(t, st, p.ID, "rolled_back")) > 0 })
-	if got, want := eventMessages(t, st, p.ID, "rolled_back")[0], "0.0.3 failed health checks; rolled back to 0.0.2"; got != want {
+	waitFor(t, 3*time.Minute, "0.0.4 rolled back", func() bool { return len(eventMessages(t, st, p.ID, "rolled_back")) > 0 })
+	if got, want := eventMessages(t, st, p.ID, "rolled_back")[0], "0.0.4 failed health checks; rolled back to 0.0.3"; got != want {
 		t.Errorf("rollback event = %q, want %q", got, want)
 	}
 	dstate, err := st.Desired(context.Background(), p.ID, demoBuild)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dstate.Version != "0.0.2" || dstate.Instances != 2 || dstate.SetBy != "rollback" {
-		t.Errorf("desired after the rollback = %s ×%d by %q, want 0.0.2 ×2 by rollback", dstate.Version, dstate.Instances, dstate.SetBy)
+	if dstate.Version != "0.0.3" || dstate.Instances != 2 || dstate.SetBy != "rollback" {
+		t.Errorf("desired after the rollback = %s ×%d by %q, want 0.0.3 ×2 by rollback", dstate.Version, dstate.Instances, dstate.SetBy)
 	}
-	d.waitOutput(time.Minute, "! 0.0.3 failed health checks; rolled back to 0.0.2")
+	d.waitOutput(time.Minute, "! 0.0.4 failed health checks; rolled back to 0.0.3")
 
 	// Ctrl-C: nothing of the demo's is left running.
 	id := demoID(t, data)
@@ -558,6 +602,41 @@ func (d *runningDemo) field(name string) string {
 		d.t.Fatalf("the demo printed no %q:\n%s", name, d.out.String())
 	}
 	return m[1]
+}
+
+// depsRun runs, in-process, the `mainline deps run` command the welcome
+// message prints, with the environment it prints (MAINLINE_* through the
+// command's getenv, the rest — for the go tool — in the process), and
+// returns its output.
+func (d *runningDemo) depsRun() string {
+	d.t.Helper()
+	m := regexp.MustCompile(`(?m)^ +((?:[A-Z_]+='[^']*' )+)\\\n +'([^']+)' deps run$`).FindStringSubmatch(d.out.String())
+	if m == nil {
+		d.t.Fatalf("the demo printed no deps run command:\n%s", d.out.String())
+	}
+	if _, err := os.Stat(m[2]); err != nil {
+		d.t.Errorf("the printed mainline binary: %v", err)
+	}
+	env := map[string]string{}
+	for _, kv := range regexp.MustCompile(`([A-Z_]+)='([^']*)'`).FindAllStringSubmatch(m[1], -1) {
+		if strings.HasPrefix(kv[1], "MAINLINE_") {
+			env[kv[1]] = kv[2]
+		} else {
+			d.t.Setenv(kv[1], kv[2])
+		}
+	}
+	root := newRootCmd(func(k string) string { return env[k] })
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"deps", "run"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		d.t.Fatalf("deps run: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if errOut.Len() > 0 {
+		d.t.Logf("deps run stderr:\n%s", errOut.String())
+	}
+	return out.String()
 }
 
 // push changes one line of main.go in the clone, commits it and runs

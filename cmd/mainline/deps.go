@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"github.com/mainline-cd/mainline/controller/dependents"
 	"github.com/mainline-cd/mainline/controller/store"
 	"github.com/mainline-cd/mainline/providers"
+	"github.com/mainline-cd/mainline/providers/gitlocal"
 	"github.com/mainline-cd/mainline/providers/goproxy"
 )
 
@@ -41,6 +43,11 @@ projects that require their modules follow in later waves.
 The go tool runs with GOPROXY set to MAINLINE_GOPROXY and GOFLAGS=-mod=mod;
 GOPRIVATE, GONOPROXY, GONOSUMDB and GOSUMDB are read from the environment.
 
+A merge into a local repository (mainline project add --git) is made with
+git update-ref, which runs no hooks; so that whatever learns of pushes from
+the repository's post-receive hook (the server of mainline demo) learns of
+the merge at once, that hook is run for it as a push would have run it.
+
 ` + settingsHelp,
 		Example: `  mainline deps run
   mainline deps run octo-org/api
@@ -58,7 +65,8 @@ GOPRIVATE, GONOPROXY, GONOSUMDB and GOSUMDB are read from the environment.
 				return err
 			}
 			defer srv.close()
-			day, err := newDependentsDay(s, getenv, srv.store, srv.scm, srv.controller.Providers.Notifier, logger)
+			scm := hookedSCM(srv, &lockedWriter{w: cmd.OutOrStdout()}, logger)
+			day, err := newDependentsDay(s, getenv, srv.store, scm, srv.controller.Providers.Notifier, logger)
 			if err != nil {
 				return err
 			}
@@ -102,9 +110,58 @@ func newDependentsDay(s settings, getenv func(string) string, st store.Store,
 		Images:       dependents.RemoteImages{},
 		Notifier:     notifier,
 		Logger:       logger,
-		Env:          []string{"GOPROXY=" + s.GoProxy},
+		Env:          append([]string{"GOPROXY=" + s.GoProxy}, s.GoEnv...),
 		DashboardURL: s.PublicURL,
 	}, nil
+}
+
+// hookedSCM opens the repositories of local projects (SCM "git") so that
+// each branch Mainline moves on them, other than the upgrade branch, runs
+// the repository's post-receive hook as a push would have (see
+// runPostReceive), and says so on out; other projects open as the server
+// opens them. Without it the demo's server would see a merged upgrade
+// only at its next resync.
+func hookedSCM(srv *server, out io.Writer, logger *slog.Logger) func(context.Context, store.Project) (providers.SCM, error) {
+	return func(ctx context.Context, p store.Project) (providers.SCM, error) {
+		if p.SCM != "git" {
+			return srv.scm(ctx, p)
+		}
+		onUpdate := func(ctx context.Context, u gitlocal.RefUpdate) {
+			branch, ok := strings.CutPrefix(u.Ref, "refs/heads/")
+			if !ok || branch == dependents.Branch {
+				return
+			}
+			ran, output, err := runPostReceive(ctx, p.Location, u)
+			for line := range strings.SplitSeq(strings.TrimSpace(output), "\n") {
+				if line != "" {
+					fmt.Fprintf(out, "  %s: post-receive hook: %s\n", p.Name, line)
+				}
+			}
+			switch {
+			case err != nil:
+				fmt.Fprintf(out, "  %s: %v; the server sees %s %s at its next resync\n", p.Name, err, branch, short(u.New))
+			case ran && output == "":
+				fmt.Fprintf(out, "  %s: ran the post-receive hook for %s %s\n", p.Name, branch, short(u.New))
+			}
+		}
+		r, err := gitlocal.Open(p.Location, gitlocal.WithLogger(logger), gitlocal.OnRefUpdate(onUpdate))
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %w", p.Name, err)
+		}
+		return r, nil
+	}
+}
+
+// lockedWriter serialises writes from projects run side by side.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // printDeps writes what a run did, wave by wave.

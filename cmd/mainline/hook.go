@@ -14,10 +14,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mainline-cd/mainline/providers/gitlocal"
 )
 
 // signBody returns the X-Hub-Signature-256 value GitHub sends for body:
@@ -342,4 +345,54 @@ func (g gitReader) commit(ctx context.Context, rev string) (pushCommit, error) {
 		}
 	}
 	return c, nil
+}
+
+// runPostReceive runs the post-receive hook of the local repository at
+// location for one ref update, as git runs it after a push: in the
+// repository (for a bare one), with the "old new ref" line on stdin. It
+// is how a ref Mainline moved itself — a merged dependency pull request —
+// reaches whatever listens to that hook (the demo's server, through
+// `mainline demo hook`), since git update-ref runs no hooks. It reports
+// whether there was an executable hook, and returns what the hook printed.
+func runPostReceive(ctx context.Context, location string, u gitlocal.RefUpdate) (bool, string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", location, "rev-parse",
+		"--absolute-git-dir", "--is-bare-repository", "--git-path", "hooks/post-receive").Output()
+	if err != nil {
+		return false, "", fmt.Errorf("post-receive hook of %s: %w", location, err)
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(f) != 3 {
+		return false, "", fmt.Errorf("post-receive hook of %s: unexpected git rev-parse output %q", location, out)
+	}
+	gitDir, bare, hook := f[0], f[1] == "true", f[2]
+	if !filepath.IsAbs(hook) {
+		hook = filepath.Join(location, hook)
+	}
+	if fi, err := os.Stat(hook); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return false, "", nil
+	}
+	dir := gitDir
+	if !bare {
+		if dir, err = runGit(ctx, location, "rev-parse", "--show-toplevel"); err != nil {
+			return false, "", fmt.Errorf("post-receive hook of %s: %w", location, err)
+		}
+	}
+	old, nu := u.Old, u.New
+	if old == "" {
+		old = zeroRev
+	}
+	if nu == "" {
+		nu = zeroRev
+	}
+	cmd := exec.CommandContext(ctx, hook)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_DIR="+gitDir)
+	cmd.Stdin = strings.NewReader(old + " " + nu + " " + u.Ref + "\n")
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		return true, output.String(), fmt.Errorf("post-receive hook of %s: %w", location, err)
+	}
+	return true, output.String(), nil
 }

@@ -26,9 +26,10 @@ var sampleNames = map[string]string{
 	"mainline.yaml.tmpl": ".mainline.yaml",
 }
 
-// writeSample writes the sample service into dir.
+// writeSample writes the sample service into dir, with its go.sum and
+// vendor/ (see writeSampleDeps).
 func writeSample(dir string) error {
-	return fs.WalkDir(sampleFS, "sample", func(path string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(sampleFS, "sample", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -49,4 +50,8 @@ func writeSample(dir string) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return writeSampleDeps(dir)
 }

@@ -32,6 +32,10 @@ type settings struct {
 	GoProxy        string        // MAINLINE_GOPROXY: module proxy list for dependents day (default $GOPROXY, else proxy.golang.org)
 	Cluster        string        // MAINLINE_CLUSTER: "docker" (default) or "ecs"
 	ECS            ecsSettings   // MAINLINE_ECS_*, when Cluster is "ecs"
+	// GoEnv is added to the go tool's environment in dependents day's
+	// scratch checkouts (set by `mainline demo` for its module proxy, not
+	// from the environment, which the go tool reads itself).
+	GoEnv []string
 	// ClusterLabels are put on every container the local cluster starts and
 	// select the ones it sees (set by `mainline demo`, not from the environment).
 	ClusterLabels map[string]string
