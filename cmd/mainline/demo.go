@@ -757,8 +757,8 @@ func (d *demo) printWelcome(ctx context.Context, addr, endpoint, token, bin, gop
 	fmt.Fprintf(&b, "  2. Set `healthy = false` in main.go, commit and push: the new version\n")
 	fmt.Fprintf(&b, "     fails its health checks and Mainline rolls back on its own.\n")
 	if d.opts.depsRun {
-		fmt.Fprintf(&b, "  3. Run dependents day now. The service requires %s %s, and the\n", greetingModule, greetingCurrent)
-		fmt.Fprintf(&b, "     demo's module proxy in %s also has %s:\n", d.path(demoProxyDir), greetingNewest)
+		fmt.Fprintf(&b, "  3. Run dependents day now: the service requires %s\n", greetingModule)
+		fmt.Fprintf(&b, "     %s, and the demo's module proxy (%s) has %s.\n", greetingCurrent, d.path(demoProxyDir), greetingNewest)
 		fmt.Fprintf(&b, "       %s \\\n         %s deps run\n", strings.Join(depsEnv(d.dir, goproxy), " "), shellQuote(bin))
 		fmt.Fprintf(&b, "     Mainline opens an upgrade pull request, runs its checks, merges it, and\n")
 		fmt.Fprintf(&b, "     the merge deploys like any push. Then git pull in your clone.\n")
