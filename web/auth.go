@@ -157,7 +157,7 @@ func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, code int, 
 	s.setCookie(w, signinCookie, nonce, 10*time.Minute)
 	p, _ := s.who(r)
 	s.render(w, r, code, "signin", &pageData{Title: "Sign in", Who: p, Data: map[string]any{
-		"Nonce": nonce, "Error": msg, "Next": safeNext(r.FormValue("next")),
+		"Nonce": nonce, "Error": msg, "Next": safeNext(r.FormValue("next")), "GitHub": s.github != nil,
 	}})
 }
 

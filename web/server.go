@@ -83,13 +83,18 @@ type Server struct {
 	// PollInterval is how often the live stream looks for changes
 	// (default 500 ms). One poller serves every subscriber.
 	PollInterval time.Duration
+	// GitHub, when set, offers "Sign in with GitHub" to the members of
+	// the organisations and teams it allows (oauth.go). A configuration
+	// that fails GitHubAuth.Validate is not served; check it at start-up.
+	GitHub *GitHubAuth
 
 	initOnce sync.Once
 	mux      *http.ServeMux
 	tmpl     map[string]*template.Template
 	key      []byte
 	hub      *hub
-	views    viewCache // the overview's recent reads, see overviewViews
+	views    viewCache   // the overview's recent reads, see overviewViews
+	github   *GitHubAuth // GitHub when it validates, else nil
 }
 
 //go:embed templates/*.html
@@ -120,6 +125,13 @@ func (s *Server) init() {
 			s.key = make([]byte, 32)
 			rand.Read(s.key)
 		}
+		if s.GitHub != nil {
+			if err := s.GitHub.Validate(); err != nil {
+				s.Logger.Error("GitHub sign-in disabled", "err", err)
+			} else {
+				s.github = s.GitHub
+			}
+		}
 		s.tmpl = parseTemplates()
 		s.hub = newHub(s.fingerprint, s.PollInterval, s.Logger)
 		s.mux = s.routes()
@@ -145,6 +157,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /signin", s.signinPage)
 	mux.HandleFunc("POST /signin", s.signin)
 	mux.HandleFunc("POST /signout", s.signout)
+	if s.github != nil {
+		mux.HandleFunc("GET /auth/github/login", s.githubLogin)
+		mux.HandleFunc("GET /auth/github/callback", s.githubCallback)
+	}
 	mux.HandleFunc("GET /events/stream", s.stream)
 
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {

@@ -21,6 +21,16 @@
 // list with head/base/state filters, get, edit, merge with merge/squash and
 // the sha guard) and issue comments.
 //
+// The OAuth web flow is modelled for sign-in tests: AddOAuthApp registers
+// an app, SignInAs says who is signed in to GitHub, GET
+// /login/oauth/authorize redirects back with a one-time code and the state,
+// and POST /login/oauth/access_token exchanges it (errors as GitHub gives
+// them: 200 with "bad_verification_code" or
+// "incorrect_client_credentials"). With the token, GET /user, /user/orgs,
+// /orgs/{org}/members/{user} (204, 404, or 302 for a non-member asking) and
+// /orgs/{org}/teams/{team}/memberships/{user} (state "active" or
+// "pending") answer from AddOrgMember and AddTeamMember.
+//
 // Status codes and bodies are GitHub's: 201 on creates, 404
 // {"message":"Not Found"}, 422 {"message":"Reference already exists"}, 422
 // "Validation Failed" with errors for a duplicate pull request, 409 "Head

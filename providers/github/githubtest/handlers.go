@@ -68,6 +68,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	h("GET "+p+"/pulls/{number}/merge", s.isMerged)
 	h("POST "+p+"/issues/{number}/comments", s.createComment)
 	h("GET "+p+"/issues/{number}/comments", s.listComments)
+	s.userRoutes(mux)
 	mux.HandleFunc("/", s.unmodelled)
 }
 

@@ -68,6 +68,15 @@ type Server struct {
 	rateLimit []time.Duration // pending primary rate limit faults: reset in
 	secondary []time.Duration // pending secondary rate limit faults: Retry-After
 	fail      []int           // pending plain failures: status codes
+
+	// The OAuth web flow and users (oauth.go).
+	apps       map[string]oauthApp   // by client ID
+	codes      map[string]*oauthCode // authorization codes handed out
+	users      map[string]*user      // by lower-case login
+	orgNames   map[string]string     // lower case → as spelt
+	tokens     map[string]string     // access token → login
+	tokenOrder []string              // access tokens, oldest first
+	signedIn   string                // who the authorize page approves as
 }
 
 // New starts a fake and stops it when the test ends.
@@ -77,6 +86,12 @@ func New(t testing.TB, opts ...Option) *Server {
 		clock:  systemClock{},
 		repos:  make(map[string]*Repo),
 		nextID: 1000,
+
+		apps:     make(map[string]oauthApp),
+		codes:    make(map[string]*oauthCode),
+		users:    make(map[string]*user),
+		orgNames: make(map[string]string),
+		tokens:   make(map[string]string),
 	}
 	for _, o := range opts {
 		o(s)
@@ -85,6 +100,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	s.routes(api)
 	mux := http.NewServeMux()
 	mux.Handle(BasePath+"/", http.StripPrefix(BasePath, s.middleware(api)))
+	s.oauthRoutes(mux)
 	mux.HandleFunc("GET /_codeload/{owner}/{repo}/legacy.tar.gz/{sha}", s.codeload)
 	mux.HandleFunc("/", s.unmodelled)
 	s.srv = httptest.NewServer(mux)
@@ -243,7 +259,10 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request, next http.Handl
 	}
 	if s.token != "" {
 		auth := req.Header.Get("Authorization")
-		if auth != "Bearer "+s.token && auth != "token "+s.token {
+		s.mu.Lock()
+		oauthUser := s.tokenUser(req)
+		s.mu.Unlock()
+		if auth != "Bearer "+s.token && auth != "token "+s.token && oauthUser == nil {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{
 				"message":           "Bad credentials",
 				"documentation_url": "https://docs.github.com/rest",
