@@ -50,6 +50,10 @@ type server struct {
 // newServer wires everything the settings describe. p supplies the
 // builder, registry and cluster; the SCM is opened per project here.
 func newServer(ctx context.Context, s settings, logger *slog.Logger, p controller.Providers) (*server, error) {
+	githubAuth, err := s.githubAuth() // GitHub sign-in for the dashboard, or nil (oauth.go)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, s)
 	if err != nil {
 		return nil, err
@@ -76,7 +80,7 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 	srv.leader = srv.newLeader()
 	srv.webhooks = &webhooks.Handler{Secrets: secrets, Store: st, Waker: leaderWaker{srv}, Logger: logger}
 	srv.web = &web.Server{Store: st, Controller: srv.controller, Logger: logger, SessionKey: []byte(s.SessionKey),
-		PublicRead: s.PublicRead, SecureCookies: strings.HasPrefix(s.PublicURL, "https://")}
+		PublicRead: s.PublicRead, SecureCookies: strings.HasPrefix(s.PublicURL, "https://"), GitHub: githubAuth}
 	srv.closers = append(srv.closers, func() error { srv.web.Close(); return nil })
 	if err := srv.instrument(); err != nil {
 		return nil, err

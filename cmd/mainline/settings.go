@@ -18,6 +18,7 @@ type settings struct {
 	WebhookSecrets []string      // MAINLINE_WEBHOOK_SECRET, MAINLINE_WEBHOOK_SECRET_PREVIOUS
 	GitHubToken    string        // MAINLINE_GITHUB_TOKEN
 	GitHubURL      string        // MAINLINE_GITHUB_URL: API base for GitHub Enterprise
+	GitHubOAuth    oauthSettings // MAINLINE_GITHUB_OAUTH_*: dashboard sign-in with GitHub (oauth.go)
 	Registry       string        // MAINLINE_REGISTRY: host[:port][/prefix] images are pushed to
 	RegistryAddr   string        // MAINLINE_REGISTRY_ADDR: where the local registry listens when MAINLINE_REGISTRY is empty
 	Resync         time.Duration // MAINLINE_RESYNC: how often every project is reconciled
@@ -51,6 +52,12 @@ const settingsHelp = `Environment:
   MAINLINE_WEBHOOK_SECRET_PREVIOUS  a second valid secret while rotating
   MAINLINE_GITHUB_TOKEN             token for the GitHub API
   MAINLINE_GITHUB_URL               GitHub API base URL (GitHub Enterprise)
+  MAINLINE_GITHUB_OAUTH_CLIENT_ID   OAuth app client ID: offers "Sign in with GitHub" on the dashboard
+                                    (callback: <MAINLINE_PUBLIC_URL>/auth/github/callback)
+  MAINLINE_GITHUB_OAUTH_CLIENT_SECRET  that OAuth app's client secret
+  MAINLINE_GITHUB_OAUTH_ORGS        comma list of organisations whose members may sign in
+  MAINLINE_GITHUB_OAUTH_TEAMS       comma list of org/team-slug teams whose members may sign in
+                                    (GitHub sign-in needs at least one organisation or team)
   MAINLINE_REGISTRY                 registry images are pushed to, host[:port][/prefix]
                                     (default: a registry Mainline serves on loopback)
   MAINLINE_REGISTRY_ADDR            listen address of that local registry (default 127.0.0.1:5005)
@@ -77,6 +84,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		DatabaseURL:  getenv("MAINLINE_DATABASE_URL"),
 		GitHubToken:  getenv("MAINLINE_GITHUB_TOKEN"),
 		GitHubURL:    getenv("MAINLINE_GITHUB_URL"),
+		GitHubOAuth:  loadOAuthSettings(getenv),
 		Registry:     getenv("MAINLINE_REGISTRY"),
 		RegistryAddr: or(getenv("MAINLINE_REGISTRY_ADDR"), "127.0.0.1:5005"),
 		Resync:       time.Minute,
@@ -99,6 +107,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 			return s, fmt.Errorf("MAINLINE_PUBLIC_READ: want true or false, got %q", v)
 		}
 		s.PublicRead = b
+	}
+	if _, err := s.githubAuth(); err != nil {
+		return s, err
 	}
 	if s.SessionKey != "" && len(s.SessionKey) < 32 {
 		return s, fmt.Errorf("MAINLINE_SESSION_KEY: want at least 32 characters, got %d", len(s.SessionKey))
