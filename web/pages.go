@@ -25,6 +25,9 @@ type pageData struct {
 	Now   time.Time
 	Path  string // the request path with its query, for "next" links
 	Data  any
+	// Refresh, when positive, makes the page reload itself every Refresh
+	// seconds (a running build's log), with or without JavaScript.
+	Refresh int
 }
 
 // Ago says how long before the page was rendered t was.
@@ -327,8 +330,12 @@ func (s *Server) buildPage(w http.ResponseWriter, r *http.Request, p principal, 
 		s.serverError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "build", &pageData{Title: fmt.Sprintf("%s %s@%s", proj.Name, build, version), Who: p,
-		Data: map[string]any{"Project": proj, "B": b}})
+	d := &pageData{Title: fmt.Sprintf("%s %s@%s", proj.Name, build, version), Who: p,
+		Data: map[string]any{"Project": proj, "B": b}}
+	if b.Status == store.BuildRunning || b.Status == store.BuildPending {
+		d.Refresh = 2 // the controller writes the log every second while it builds
+	}
+	s.render(w, r, http.StatusOK, "build", d)
 }
 
 // findRun finds a verification run of a project by id among its recent
