@@ -33,7 +33,8 @@ func (r *run) rollWith(ctx context.Context, roller providers.Roller, b config.Bu
 	}
 	env["MAINLINE_VERSION"] = d.Version
 	spec := providers.InstanceSpec{Project: p.Name, Build: b.Name, Version: d.Version, Image: image,
-		Port: b.Port, HealthPath: b.Health.Path, HealthTimeout: time.Duration(b.Health.Timeout), Env: env}
+		Port: b.Port, HealthPath: b.Health.Path, HealthTimeout: time.Duration(b.Health.Timeout),
+		HealthInterval: time.Duration(b.Health.Interval), HealthyThreshold: b.Health.Threshold, Env: env}
 	st, err := roller.Rollout(ctx, spec, d.Instances, b.Rollout.MaxSurge, b.Rollout.MaxUnavailable)
 	if err != nil {
 		return false, "", fmt.Errorf("roll out %s@%s: %w", b.Name, d.Version, err)

@@ -255,7 +255,8 @@ func (r *run) scaleBuild(ctx context.Context, b config.Build) (bool, string, err
 		}
 		env["MAINLINE_VERSION"] = step.StartVersion
 		spec := providers.InstanceSpec{Project: p.Name, Build: b.Name, Version: step.StartVersion, Image: rec.Image,
-			Port: b.Port, HealthPath: b.Health.Path, HealthTimeout: time.Duration(b.Health.Timeout), Env: env}
+			Port: b.Port, HealthPath: b.Health.Path, HealthTimeout: time.Duration(b.Health.Timeout),
+			HealthInterval: time.Duration(b.Health.Interval), HealthyThreshold: b.Health.Threshold, Env: env}
 		for range step.Start {
 			if err := c.checkFence(ctx, "start "+b.Name+"@"+step.StartVersion); err != nil {
 				return false, "", err

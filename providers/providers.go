@@ -186,7 +186,12 @@ type InstanceSpec struct {
 	Port          int    // port the service listens on inside the instance
 	HealthPath    string
 	HealthTimeout time.Duration
-	Env           map[string]string
+	// HealthInterval is the time between health checks and
+	// HealthyThreshold the passes in a row before the instance takes
+	// traffic; zero means the cluster's default.
+	HealthInterval   time.Duration
+	HealthyThreshold int
+	Env              map[string]string
 }
 
 // Cluster runs instances. Instances outlive the controller: Instances reads

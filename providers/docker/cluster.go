@@ -37,10 +37,12 @@ const (
 	LabelProject       = "mainline.project"
 	LabelBuild         = "mainline.build"
 	LabelVersion       = "mainline.version"
-	LabelManaged       = "mainline.managed"        // "true"
-	LabelPort          = "mainline.port"           // the service's port inside the container
-	LabelHealthPath    = "mainline.health.path"    // e.g. "/healthz"
-	LabelHealthTimeout = "mainline.health.timeout" // a time.Duration string
+	LabelManaged       = "mainline.managed"          // "true"
+	LabelPort          = "mainline.port"             // the service's port inside the container
+	LabelHealthPath    = "mainline.health.path"      // e.g. "/healthz"
+	LabelHealthTimeout = "mainline.health.timeout"   // a time.Duration string
+	LabelHealthEvery   = "mainline.health.interval"  // a time.Duration string
+	LabelHealthPasses  = "mainline.health.threshold" // passes in a row before traffic
 )
 
 // Defaults for Stop.
@@ -141,7 +143,7 @@ type tracked struct {
 	key       buildKey
 	backend   *url.URL
 	healthURL string
-	timeout   time.Duration
+	health    HealthConfig // the cluster's, with the instance's own timeout, interval and threshold
 	trackedAt time.Time
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the check loop has returned
@@ -182,7 +184,7 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 
 func isOwnLabel(k string) bool {
 	switch k {
-	case LabelProject, LabelBuild, LabelVersion, LabelManaged, LabelPort, LabelHealthPath, LabelHealthTimeout:
+	case LabelProject, LabelBuild, LabelVersion, LabelManaged, LabelPort, LabelHealthPath, LabelHealthTimeout, LabelHealthEvery, LabelHealthPasses:
 		return true
 	}
 	return false
@@ -289,7 +291,7 @@ func (c *Cluster) Start(ctx context.Context, spec providers.InstanceSpec) (provi
 	if !strings.HasPrefix(healthPath, "/") {
 		healthPath = "/" + healthPath
 	}
-	timeout := cmp.Or(spec.HealthTimeout, c.health.Timeout)
+	hc := c.instanceHealth(spec.HealthTimeout, spec.HealthInterval, spec.HealthyThreshold)
 
 	labels := maps.Clone(c.labels)
 	if labels == nil {
@@ -302,7 +304,9 @@ func (c *Cluster) Start(ctx context.Context, spec providers.InstanceSpec) (provi
 		LabelManaged:       "true",
 		LabelPort:          strconv.Itoa(spec.Port),
 		LabelHealthPath:    healthPath,
-		LabelHealthTimeout: timeout.String(),
+		LabelHealthTimeout: hc.Timeout.String(),
+		LabelHealthEvery:   hc.Interval.String(),
+		LabelHealthPasses:  strconv.Itoa(hc.HealthyThreshold),
 	})
 	env := make([]string, 0, len(spec.Env))
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
@@ -367,7 +371,7 @@ func (c *Cluster) Start(ctx context.Context, spec providers.InstanceSpec) (provi
 		StartedAt: startedAt,
 	}
 	c.log.Info("instance started", "project", spec.Project, "build", spec.Build, "version", spec.Version, "container", shortID(id), "port", hostPort)
-	return c.track(ctx, inst, hostPort, healthPath, timeout, false), nil
+	return c.track(ctx, inst, hostPort, healthPath, hc, false), nil
 }
 
 // containerName is a readable, unique container name.
@@ -395,7 +399,7 @@ func containerName(spec providers.InstanceSpec) (string, error) {
 // traffic again at once if it passes, instead of going back to starting.
 // Reporting it as starting would make the planner treat a healthy old
 // version mid-rollout as never having come up.
-func (c *Cluster) track(ctx context.Context, inst providers.Instance, hostPort int, healthPath string, timeout time.Duration, adopted bool) providers.Instance {
+func (c *Cluster) track(ctx context.Context, inst providers.Instance, hostPort int, healthPath string, hc HealthConfig, adopted bool) providers.Instance {
 	host := net.JoinHostPort(loopback, strconv.Itoa(hostPort))
 	healthURL := "http://" + host + healthPath
 	c.mu.Lock()
@@ -407,7 +411,7 @@ func (c *Cluster) track(ctx context.Context, inst providers.Instance, hostPort i
 	c.mu.Unlock()
 
 	initial := providers.InstanceStarting
-	if adopted && c.prober.check(ctx, healthURL, timeout) == nil {
+	if adopted && c.prober.check(ctx, healthURL, hc.Timeout) == nil {
 		initial = providers.InstanceHealthy
 	}
 
@@ -427,7 +431,7 @@ func (c *Cluster) track(ctx context.Context, inst providers.Instance, hostPort i
 		key:       buildKey{inst.Project, inst.Build},
 		backend:   &url.URL{Scheme: "http", Host: host},
 		healthURL: healthURL,
-		timeout:   timeout,
+		health:    hc,
 		trackedAt: time.Now(),
 		cancel:    cancel,
 		done:      make(chan struct{}),
@@ -444,11 +448,28 @@ func (c *Cluster) track(ctx context.Context, inst providers.Instance, hostPort i
 	return inst
 }
 
+// instanceHealth is the cluster's health configuration with an instance's
+// own timeout, interval and threshold where it sets them (zero or negative
+// values keep the cluster's).
+func (c *Cluster) instanceHealth(timeout, interval time.Duration, passes int) HealthConfig {
+	hc := c.health
+	if timeout > 0 {
+		hc.Timeout = timeout
+	}
+	if interval > 0 {
+		hc.Interval = interval
+	}
+	if passes > 0 {
+		hc.HealthyThreshold = passes
+	}
+	return hc
+}
+
 // check runs the health checks of t until ctx is cancelled.
 func (c *Cluster) check(ctx context.Context, t *tracked, initial providers.InstanceState) {
 	defer c.workers.Done()
 	defer close(t.done)
-	hs := newHealthState(c.health, c.now())
+	hs := newHealthState(t.health, c.now())
 	hs.state = initial
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -458,12 +479,12 @@ func (c *Cluster) check(ctx context.Context, t *tracked, initial providers.Insta
 			return
 		case <-timer.C:
 		}
-		err := c.prober.check(ctx, t.healthURL, t.timeout)
+		err := c.prober.check(ctx, t.healthURL, t.health.Timeout)
 		if ctx.Err() != nil {
 			return
 		}
 		c.setState(t, hs.observe(err == nil, c.now()), err)
-		timer.Reset(c.health.Interval)
+		timer.Reset(t.health.Interval)
 	}
 }
 
@@ -553,11 +574,11 @@ func (c *Cluster) Instances(ctx context.Context, project, build string) ([]provi
 			out = append(out, inst)
 			continue
 		}
-		timeout, err := time.ParseDuration(s.Labels[LabelHealthTimeout])
-		if err != nil || timeout <= 0 {
-			timeout = c.health.Timeout
-		}
-		out = append(out, c.track(ctx, inst, hostPort, cmp.Or(s.Labels[LabelHealthPath], "/"), timeout, true))
+		timeout, _ := time.ParseDuration(s.Labels[LabelHealthTimeout])
+		every, _ := time.ParseDuration(s.Labels[LabelHealthEvery])
+		passes, _ := strconv.Atoi(s.Labels[LabelHealthPasses])
+		hc := c.instanceHealth(timeout, every, passes)
+		out = append(out, c.track(ctx, inst, hostPort, cmp.Or(s.Labels[LabelHealthPath], "/"), hc, true))
 	}
 	c.mu.Lock()
 	var gone []string

@@ -580,3 +580,26 @@ func BenchmarkStartHealthy(b *testing.B) {
 		})
 	}
 }
+
+// TestClusterInstanceHealthSettings: an instance's own health interval,
+// threshold and timeout (from .mainline.yaml) are used and kept on its
+// container, so a restarted controller checks it the same way.
+func TestClusterInstanceHealthSettings(t *testing.T) {
+	tc := newTestCluster(t)
+	img := dockertest.SampleImage(t, tc.cli, dockertest.SampleOptions{Version: "0.0.1"})
+	c := tc.cluster(t, docker.ClusterConfig{})
+	spec := sampleSpec("tuned", "0.0.1", img)
+	spec.HealthInterval, spec.HealthyThreshold, spec.HealthTimeout = 150*time.Millisecond, 3, 750*time.Millisecond
+	inst := start(t, c, spec)
+	info, err := tc.cli.ContainerInspect(context.Background(), inst.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{docker.LabelHealthEvery: "150ms", docker.LabelHealthPasses: "3", docker.LabelHealthTimeout: "750ms"}
+	for k, v := range want {
+		if got := info.Config.Labels[k]; got != v {
+			t.Errorf("label %s = %q, want %q", k, got, v)
+		}
+	}
+	waitStates(t, c, "tuned", map[string]providers.InstanceState{inst.ID: providers.InstanceHealthy})
+}

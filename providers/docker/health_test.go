@@ -76,3 +76,23 @@ func TestHealthState(t *testing.T) {
 		})
 	}
 }
+
+func TestInstanceHealth(t *testing.T) {
+	c := &Cluster{health: HealthConfig{}.withDefaults()}
+	def := c.health
+	tests := []struct {
+		timeout, interval time.Duration
+		passes            int
+		want              HealthConfig
+	}{
+		{0, 0, 0, def},
+		{time.Second, 0, 0, func() HealthConfig { h := def; h.Timeout = time.Second; return h }()},
+		{0, 100 * time.Millisecond, 4, func() HealthConfig { h := def; h.Interval, h.HealthyThreshold = 100*time.Millisecond, 4; return h }()},
+		{-1, -1, -1, def},
+	}
+	for _, tt := range tests {
+		if got := c.instanceHealth(tt.timeout, tt.interval, tt.passes); got != tt.want {
+			t.Errorf("instanceHealth(%v, %v, %d) = %+v, want %+v", tt.timeout, tt.interval, tt.passes, got, tt.want)
+		}
+	}
+}
