@@ -142,7 +142,22 @@ func (c *Controller) init() {
 // Wake queues a project for reconciliation now.
 func (c *Controller) Wake(projectID int64) {
 	c.init()
-	c.q.add(projectID)
+	c.queue().add(projectID)
+}
+
+// queue is the work queue of the current Run (or the one the next Run
+// replaces, before any).
+func (c *Controller) queue() *queue {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.q
+}
+
+// sched is the verification schedules of the current Run.
+func (c *Controller) sched() *schedules {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.schedules
 }
 
 // WakeRepository wakes every project that watches the repository fullName
@@ -165,8 +180,9 @@ func (c *Controller) WakeRepository(ctx context.Context, fullName string) (int, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return 0, fmt.Errorf("wake %s: %w", fullName, err)
 	}
+	q := c.queue()
 	for _, p := range ps {
-		c.q.add(p.ID)
+		q.add(p.ID)
 	}
 	return len(ps), nil
 }
@@ -174,7 +190,7 @@ func (c *Controller) WakeRepository(ctx context.Context, fullName string) (int, 
 // QueueDepth is the number of projects waiting for a worker.
 func (c *Controller) QueueDepth() int {
 	c.init()
-	return c.q.len()
+	return c.queue().len()
 }
 
 // Status returns what the last reconcile of a project found.
@@ -190,14 +206,27 @@ func (c *Controller) Status(projectID int64) (ProjectStatus, bool) {
 // restart loses nothing), each again at every resync, and any woken one at
 // once. When ctx ends, it stops handing out work and waits for stages in
 // flight, which may go on for ShutdownGrace before they are cancelled.
+//
+// Run may be called again after it returns (a replica that lost its
+// lease and leads again later): each run has its own queue and schedules,
+// and begins by reconciling every project, so nothing between runs is
+// missed.
 func (c *Controller) Run(ctx context.Context) error {
 	c.init()
 	if c.initErr != nil {
 		return c.initErr
 	}
-	c.schedules.s.Start()
+	q := newQueue(c.Clock)
+	sched, err := newSchedules(c, c.ScheduleClock)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.q, c.schedules = q, sched
+	c.mu.Unlock()
+	sched.s.Start()
 	defer func() {
-		if err := c.schedules.s.Shutdown(); err != nil {
+		if err := sched.s.Shutdown(); err != nil {
 			c.Logger.Warn("stop schedules", "err", err)
 		}
 	}()
@@ -207,6 +236,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer cancelWork()
 
 	if err := c.resyncAll(ctx); err != nil {
+		q.close()
 		return err
 	}
 	var wg sync.WaitGroup
@@ -214,7 +244,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.work(workCtx)
+			c.work(workCtx, q)
 		}()
 	}
 	ticker := time.NewTicker(c.Resync)
@@ -230,7 +260,7 @@ loop:
 			}
 		}
 	}
-	c.q.close()
+	q.close()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	stop := c.Clock.AfterFunc(c.ShutdownGrace, cancelWork)
@@ -244,22 +274,23 @@ func (c *Controller) resyncAll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list projects: %w", err)
 	}
+	q := c.queue()
 	for _, p := range ps {
-		c.q.add(p.ID)
+		q.add(p.ID)
 	}
 	return nil
 }
 
-func (c *Controller) work(ctx context.Context) {
+func (c *Controller) work(ctx context.Context, q *queue) {
 	for {
-		id, ok := c.q.get()
+		id, ok := q.get()
 		if !ok {
 			return
 		}
 		out, err := c.Reconcile(ctx, id)
-		c.q.done(id)
+		q.done(id)
 		if after, again := c.next(id, out, err); again {
-			c.q.addAfter(id, after)
+			q.addAfter(id, after)
 		}
 	}
 }

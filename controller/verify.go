@@ -47,7 +47,7 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("load desired state: %w", err)
 	}
-	if req, ok := c.schedules.takeRollback(p.ID); ok && req.version == d.Version {
+	if req, ok := c.sched().takeRollback(p.ID); ok && req.version == d.Version {
 		if err := r.rollback(ctx, d.Version, req.reason); err != nil {
 			return Outcome{}, err
 		}
@@ -63,7 +63,7 @@ func (r *run) verify(ctx context.Context) (Outcome, error) {
 	if suite != nil {
 		schedule = suite.Schedule
 	}
-	if err := c.schedules.ensure(p.ID, schedule, first.Name, r.cfg.Verify, d.Version); err != nil {
+	if err := c.sched().ensure(p.ID, schedule, first.Name, r.cfg.Verify, d.Version); err != nil {
 		r.log.Warn("schedule verification", "err", err)
 	}
 	runs, err := c.Store.VerifyRuns(ctx, p.ID, 50)

@@ -26,10 +26,11 @@ import (
 // the lease and every pendingPoll after that, so a push reaches the leader
 // through the store whichever replica GitHub called.
 //
-// A replica that loses the lease while leading exits with an error rather
-// than following again: its controller's queue, schedules and health
-// checks belong to the lost term, and a controller runs once. The process
-// supervisor restarts it as a follower with a clean state.
+// A replica that loses the lease while leading (a renewal starved past the
+// lease's expiry, a database outage) stops its controller and follows
+// again; when it takes the lease back, the controller runs afresh with a
+// new queue and schedules and begins with a full reconcile. It does not
+// exit: nothing may be there to restart it (the demo runs in-process).
 
 // leaseName is the lease the reconcile loop runs under.
 const leaseName = "controller"
@@ -125,7 +126,11 @@ func (srv *server) lead(ctx context.Context) error {
 		}()
 		err := srv.controller.Run(ctx)
 		if cause := context.Cause(ctx); errors.Is(cause, controller.ErrLeaseLost) {
-			return fmt.Errorf("%w: exiting so that a restart follows with a clean state", cause)
+			// Follow again: the Leader tries to take the lease back, and
+			// the next term runs the controller afresh (a new queue and
+			// schedules, starting with a full reconcile).
+			srv.logger.Warn("lost the lease; following until it can be taken again", "err", cause)
+			return nil
 		}
 		return err
 	})
