@@ -107,7 +107,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Logf("state when the test failed:\n%s\nserve log:\n%s", b.String(), tail(string(out), 60))
 	})
 	var last store.Last
-	waitFor(t, 4*time.Minute, want+" ×2 running, alone", func() bool {
+	waitFor(t, 8*time.Minute, want+" ×2 running, alone", func() bool {
 		last, err = st.Last(ctx, p.ID, "orders")
 		return err == nil && len(last.Versions) == 1 && last.Versions[want] == 2
 	})
