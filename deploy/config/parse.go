@@ -15,6 +15,8 @@ import (
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/mainline-cd/mainline/deploy/yamllimit"
 )
 
 // Parse reads a .mainline.yaml. filename is used only in error messages.
@@ -60,7 +62,7 @@ func parseYAML(file string, data []byte) (ast.Node, error) {
 		line, col := tokenPos(tokens[MaxTokens])
 		return nil, fail(line, col, "file has more than %d YAML tokens", MaxTokens)
 	}
-	if tk := tooDeep(tokens); tk != nil {
+	if tk := yamllimit.TooDeep(tokens, MaxDepth); tk != nil {
 		line, col := tokenPos(tk)
 		return nil, fail(line, col, "nesting is deeper than %d levels", MaxDepth)
 	}
@@ -92,46 +94,6 @@ func parseYAML(file string, data []byte) (ast.Node, error) {
 		}
 	}
 	return body, nil
-}
-
-// tooDeep estimates nesting from the tokens alone, before parsing, because
-// the parser's time grows with the square of the depth (a file of 100,000
-// "[" takes it many seconds). The estimate counts open flow brackets,
-// indentation levels and block indicators ("- ", "? ", ": ") on a line; it
-// is at most about twice the real depth, so it is held to 2*MaxDepth and
-// the exact check is made on the parsed tree by deepNode.
-func tooDeep(tokens token.Tokens) *token.Token {
-	var (
-		flow    int
-		indents []int // columns of the open block levels
-		line    = -1
-		onLine  int // block indicators on the current line
-	)
-	for _, tk := range tokens {
-		if tk.Position == nil {
-			continue
-		}
-		if tk.Position.Line != line && flow == 0 {
-			line, onLine = tk.Position.Line, 0
-			col := tk.Position.Column
-			for len(indents) > 0 && indents[len(indents)-1] >= col {
-				indents = indents[:len(indents)-1]
-			}
-			indents = append(indents, col)
-		}
-		switch tk.Type {
-		case token.SequenceStartType, token.MappingStartType:
-			flow++
-		case token.SequenceEndType, token.MappingEndType:
-			flow = max(flow-1, 0)
-		case token.SequenceEntryType, token.MappingKeyType, token.MappingValueType:
-			onLine++
-		}
-		if flow+len(indents)+onLine > 2*MaxDepth {
-			return tk
-		}
-	}
-	return nil
 }
 
 // deepNode returns a node nested deeper than MaxDepth, or nil.
