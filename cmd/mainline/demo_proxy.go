@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +14,8 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
-	modzip "golang.org/x/mod/zip"
+
+	"github.com/mainline-cd/mainline/providers/goproxy"
 )
 
 // The demo gives dependents day something real to do: the sample service
@@ -102,7 +102,7 @@ func writeDemoProxy(dir string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		zip, err := moduleZip(greetingModule, v, files)
+		zip, err := goproxy.ModuleZip(greetingModule, v, files)
 		if err != nil {
 			return "", fmt.Errorf("module proxy: %s@%s: %w", greetingModule, v, err)
 		}
@@ -121,19 +121,6 @@ func writeDemoProxy(dir string) (string, error) {
 		return "", fmt.Errorf("module proxy: %w", err)
 	}
 	return "file://" + filepath.ToSlash(abs), nil
-}
-
-// moduleZip is the module zip the go tool downloads for path@version.
-func moduleZip(path, version string, files map[string]string) ([]byte, error) {
-	var zfiles []modzip.File
-	for _, name := range slices.Sorted(maps.Keys(files)) {
-		zfiles = append(zfiles, memFile{name: name, data: []byte(files[name])})
-	}
-	var buf bytes.Buffer
-	if err := modzip.Create(&buf, module.Version{Path: path, Version: version}, zfiles); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // writeSampleDeps writes what the sample needs of example.com/greeting
@@ -193,22 +180,3 @@ func goSumLines(path, version string, files map[string]string) (string, error) {
 	}
 	return fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", path, version, h, path, version, hmod), nil
 }
-
-// memFile is a module file held in memory, for modzip.Create.
-type memFile struct {
-	name string
-	data []byte
-}
-
-func (f memFile) Path() string                 { return f.name }
-func (f memFile) Lstat() (fs.FileInfo, error)  { return memInfo(f), nil }
-func (f memFile) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(f.data)), nil }
-
-type memInfo memFile
-
-func (i memInfo) Name() string       { return filepath.Base(i.name) }
-func (i memInfo) Size() int64        { return int64(len(i.data)) }
-func (i memInfo) Mode() fs.FileMode  { return 0o644 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return false }
-func (i memInfo) Sys() any           { return nil }

@@ -18,8 +18,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,7 +31,8 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
-	modzip "golang.org/x/mod/zip"
+
+	"github.com/mainline-cd/mainline/providers/goproxy"
 )
 
 // Module is one version of a module to publish.
@@ -132,21 +131,17 @@ func (p *Proxy) add(m Module) error {
 		Time    time.Time
 	}{m.Version, at.UTC()})
 
-	var zbuf bytes.Buffer
-	var zfiles []modzip.File
-	for name, content := range files {
-		zfiles = append(zfiles, memFile{name: name, data: []byte(content)})
-	}
-	if err := modzip.Create(&zbuf, module.Version{Path: m.Path, Version: m.Version}, zfiles); err != nil {
+	zipped, err := goproxy.ModuleZip(m.Path, m.Version, files)
+	if err != nil {
 		return fmt.Errorf("zip: %w", err)
 	}
-	if err := zipSane(zbuf.Bytes()); err != nil {
+	if err := zipSane(zipped); err != nil {
 		return err
 	}
 	for name, data := range map[string][]byte{
 		ever + ".info": info,
 		ever + ".mod":  []byte(files["go.mod"]),
-		ever + ".zip":  zbuf.Bytes(),
+		ever + ".zip":  zipped,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return err
@@ -232,22 +227,3 @@ func (p *Proxy) RequestsFor(path string) int {
 	}
 	return int(c.(*atomic.Int64).Load())
 }
-
-// memFile is a module file held in memory, for zip.Create.
-type memFile struct {
-	name string
-	data []byte
-}
-
-func (f memFile) Path() string                 { return f.name }
-func (f memFile) Lstat() (fs.FileInfo, error)  { return memInfo(f), nil }
-func (f memFile) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(f.data)), nil }
-
-type memInfo memFile
-
-func (i memInfo) Name() string       { return filepath.Base(i.name) }
-func (i memInfo) Size() int64        { return int64(len(i.data)) }
-func (i memInfo) Mode() fs.FileMode  { return 0o644 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return false }
-func (i memInfo) Sys() any           { return nil }
