@@ -215,3 +215,66 @@ func TestGitHubObsoletePullRequestClosed(t *testing.T) {
 		t.Errorf("closed events = %q, want one", got)
 	}
 }
+
+// TestGitHubMergeIfGreen: MergeIfGreen merges the open pull request once
+// its head's status is green, leaves it open while pending or red (one red
+// event), and does nothing when no pull request is open.
+func TestGitHubMergeIfGreen(t *testing.T) {
+	ctx := context.Background()
+	px := proxytest.New(t, thirdparty("v1.0.0"), thirdparty("v1.1.0"))
+	srv := githubtest.New(t)
+	g := newGitHubDay(t, srv, px, "merger")
+
+	if merged, err := g.day.MergeIfGreen(ctx, g.project.Name); err != nil || merged {
+		t.Fatalf("nothing open: MergeIfGreen = %v, %v; want false, nil", merged, err)
+	}
+	rep := g.run(t)
+	if rep.Action != "opened" || rep.Merged {
+		t.Fatalf("run: action %q, merged %v; want opened, not merged", rep.Action, rep.Merged)
+	}
+	number, head := rep.PR.Number, g.repo.Head(dependents.Branch)
+
+	steps := []struct {
+		status     string // set on the head first; "" sets none
+		wantMerged bool
+		wantState  string // of the pull request in the fake
+		wantRed    int    // red events so far
+	}{
+		{"", false, "open", 0},
+		{"pending", false, "open", 0},
+		{"failure", false, "open", 1},
+		{"failure", false, "open", 1},
+		{"success", true, "closed", 1},
+	}
+	for _, s := range steps {
+		t.Run("status "+s.status, func(t *testing.T) {
+			if s.status != "" {
+				g.setStatus(t, head, s.status)
+			}
+			merged, err := g.day.MergeIfGreen(ctx, g.project.Name)
+			if err != nil || merged != s.wantMerged {
+				t.Fatalf("MergeIfGreen = %v, %v; want %v, nil", merged, err, s.wantMerged)
+			}
+			pr, _ := g.repo.PullRequest(number)
+			if pr.GetState() != s.wantState || pr.GetMerged() != s.wantMerged {
+				t.Errorf("pull request #%d is %s (merged %v), want %s (merged %v)", number, pr.GetState(), pr.GetMerged(), s.wantState, s.wantMerged)
+			}
+			if got := events(t, g.st, g.project.ID, dependents.EventRed); len(got) != s.wantRed {
+				t.Errorf("red events = %q, want %d", got, s.wantRed)
+			}
+		})
+	}
+	if gomod, _ := g.repo.File("main", "go.mod"); !strings.Contains(gomod, "example.com/thirdparty v1.1.0") {
+		t.Errorf("go.mod on main after the merge:\n%s", gomod)
+	}
+	prs, _ := g.st.DependencyPRs(ctx, g.project.ID)
+	if len(prs) != 1 || prs[0].State != "merged" || prs[0].Checks != "success" {
+		t.Errorf("stored pull requests = %+v, want #%d merged, success", prs, number)
+	}
+	if got := events(t, g.st, g.project.ID, dependents.EventMerged); len(got) != 1 {
+		t.Errorf("merged events = %q, want one", got)
+	}
+	if merged, err := g.day.MergeIfGreen(ctx, g.project.Name); err != nil || merged {
+		t.Errorf("after the merge: MergeIfGreen = %v, %v; want false, nil", merged, err)
+	}
+}

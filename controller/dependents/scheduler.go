@@ -20,7 +20,9 @@ import (
 // scheduled minute, so projects sharing a schedule do not all start at
 // once; the offset is derived from the project's name, so it stays put
 // across restarts and re-registrations. Configurations are read again
-// every Refresh, and a job whose schedule changed is registered again.
+// every Refresh, and a job whose schedule changed is registered again;
+// each refresh also merges the open pull requests whose checks turned
+// green (MergeOpen), in case their webhooks never came.
 type Scheduler struct {
 	Day *Day
 	// Window is how far runs are spread after their scheduled minute
@@ -85,6 +87,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		if err := s.Sync(ctx); err != nil {
 			s.logger().Warn("dependents scheduler: read schedules", "err", err)
 		}
+		s.mergeOpen(ctx)
 	}), gocron.WithName("dependents: refresh schedules"), gocron.WithSingletonMode(gocron.LimitModeReschedule))
 	if err != nil {
 		return fmt.Errorf("dependents scheduler: %w", err)
@@ -188,6 +191,21 @@ func (s *Scheduler) runner(name string) func() {
 			return
 		}
 		s.logger().Info("dependents day ran", "project", name, "action", rep.Action, "upgrades", len(rep.Upgrades), "left_out", len(rep.LeftOut), "merged", rep.Merged)
+	}
+}
+
+// mergeOpen merges open dependency pull requests whose checks turned
+// green since: the fallback for check webhooks that never arrived. A run
+// in progress checks its own pull request, so this waits for none.
+func (s *Scheduler) mergeOpen(ctx context.Context) {
+	if !s.runMu.TryLock() {
+		return
+	}
+	defer s.runMu.Unlock()
+	if n, err := s.Day.MergeOpen(ctx); err != nil {
+		s.logger().Warn("dependents scheduler: merge green pull requests", "err", err)
+	} else if n > 0 {
+		s.logger().Info("dependents scheduler merged green pull requests", "merged", n)
 	}
 }
 
