@@ -145,10 +145,12 @@ func (srv *server) notifier() providers.Notifier {
 	}}
 	m := &notify.Multi{Default: []providers.Notifier{retrying(gh)}}
 	if s.SlackWebhook != "" {
-		m.Default = append(m.Default, retrying(&notify.Slack{WebhookURL: s.SlackWebhook, DashboardURL: s.PublicURL}))
+		m.Default = append(m.Default, notify.Filter{Kinds: s.SlackKinds, Projects: s.SlackProjects,
+			Next: retrying(&notify.Slack{WebhookURL: s.SlackWebhook, DashboardURL: s.PublicURL})})
 	}
 	if s.NotifyURL != "" {
-		m.Default = append(m.Default, retrying(&notify.Webhook{URL: s.NotifyURL, Secret: s.NotifySecret}))
+		m.Default = append(m.Default, notify.Filter{Kinds: s.NotifyKinds, Projects: s.NotifyProjects,
+			Next: retrying(&notify.Webhook{URL: s.NotifyURL, Secret: s.NotifySecret})})
 	}
 	return m
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mainline-cd/mainline/providers/notify"
 )
 
 // settings is the server configuration, read only here, from MAINLINE_*
@@ -28,11 +30,15 @@ type settings struct {
 	SlackWebhook   string        // MAINLINE_SLACK_WEBHOOK_URL: Slack incoming webhook for deploy news
 	NotifyURL      string        // MAINLINE_NOTIFY_WEBHOOK_URL: a plain HTTP webhook for deploy news
 	NotifySecret   string        // MAINLINE_NOTIFY_WEBHOOK_SECRET: signs what goes to NotifyURL
-	PublicRead     bool          // MAINLINE_PUBLIC_READ: dashboard pages and read API without sign-in
-	SessionKey     string        // MAINLINE_SESSION_KEY: signs dashboard sessions; the same on every replica
-	GoProxy        string        // MAINLINE_GOPROXY: module proxy list for dependents day (default $GOPROXY, else proxy.golang.org)
-	Cluster        string        // MAINLINE_CLUSTER: "docker" (default) or "ecs"
-	ECS            ecsSettings   // MAINLINE_ECS_*, when Cluster is "ecs"
+	// Which kinds of news and which projects each receiver gets; empty
+	// means all (MAINLINE_SLACK_KINDS, _PROJECTS; MAINLINE_NOTIFY_WEBHOOK_KINDS, _PROJECTS).
+	SlackKinds, SlackProjects   []string
+	NotifyKinds, NotifyProjects []string
+	PublicRead                  bool        // MAINLINE_PUBLIC_READ: dashboard pages and read API without sign-in
+	SessionKey                  string      // MAINLINE_SESSION_KEY: signs dashboard sessions; the same on every replica
+	GoProxy                     string      // MAINLINE_GOPROXY: module proxy list for dependents day (default $GOPROXY, else proxy.golang.org)
+	Cluster                     string      // MAINLINE_CLUSTER: "docker" (default) or "ecs"
+	ECS                         ecsSettings // MAINLINE_ECS_*, when Cluster is "ecs"
 	// GoEnv is added to the go tool's environment in dependents day's
 	// scratch checkouts (set by `mainline demo` for its module proxy, not
 	// from the environment, which the go tool reads itself).
@@ -70,6 +76,12 @@ const settingsHelp = `Environment:
   MAINLINE_SLACK_WEBHOOK_URL        Slack incoming webhook: deploys, rollbacks, failed verifications
   MAINLINE_NOTIFY_WEBHOOK_URL       HTTP endpoint that receives the same news as signed JSON
   MAINLINE_NOTIFY_WEBHOOK_SECRET    HMAC secret for X-Mainline-Signature-256 on those requests
+  MAINLINE_SLACK_KINDS, MAINLINE_NOTIFY_WEBHOOK_KINDS
+                                    comma lists of the news each receiver gets (default all):
+                                    deploy_started, deploy_finished, rolled_back, verify_failed,
+                                    dependency_pr_red
+  MAINLINE_SLACK_PROJECTS, MAINLINE_NOTIFY_WEBHOOK_PROJECTS
+                                    comma lists of the projects each receiver hears about (default all)
   MAINLINE_PUBLIC_READ              true: anyone may read the dashboard and the read API
                                     (actions always need sign-in or an API token)
   MAINLINE_SESSION_KEY              at least 32 characters signing dashboard sessions; set the
@@ -97,6 +109,20 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		GoProxy:      or(getenv("MAINLINE_GOPROXY"), or(getenv("GOPROXY"), "https://proxy.golang.org")),
 		Cluster:      or(getenv("MAINLINE_CLUSTER"), "docker"),
 		ECS:          loadECSSettings(getenv),
+	}
+	for _, r := range []struct {
+		kinds, projects    string
+		dstKinds, dstProjs *[]string
+	}{
+		{"MAINLINE_SLACK_KINDS", "MAINLINE_SLACK_PROJECTS", &s.SlackKinds, &s.SlackProjects},
+		{"MAINLINE_NOTIFY_WEBHOOK_KINDS", "MAINLINE_NOTIFY_WEBHOOK_PROJECTS", &s.NotifyKinds, &s.NotifyProjects},
+	} {
+		kinds, err := notify.ParseKinds(getenv(r.kinds))
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", r.kinds, err)
+		}
+		*r.dstKinds = kinds
+		*r.dstProjs = splitList(getenv(r.projects))
 	}
 	if s.Cluster != "docker" && s.Cluster != "ecs" {
 		return s, fmt.Errorf("MAINLINE_CLUSTER: want docker or ecs, got %q", s.Cluster)
@@ -145,6 +171,17 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return s, fmt.Errorf("MAINLINE_DATABASE_URL: want sqlite:///path or postgres://…")
 	}
 	return s, nil
+}
+
+// splitList reads a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func or(v, def string) string {
