@@ -98,7 +98,9 @@ func (w leaderWaker) WakeRepository(ctx context.Context, fullName string) (int, 
 	if _, ok := w.srv.leader.Term(); !ok {
 		return 0, errFollower
 	}
-	return w.srv.controller.WakeRepository(ctx, fullName)
+	n, err := w.srv.controller.WakeRepository(ctx, fullName)
+	w.srv.mergeGreenDependencies(ctx, fullName) // depsmerge.go
+	return n, err
 }
 
 // lead runs the controller while this replica holds the lease, until ctx
