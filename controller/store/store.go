@@ -43,7 +43,17 @@ type Project struct {
 	Paused    bool   // paused projects keep their desired state
 	Pinned    string // version pinned by a user; empty when not pinned
 	CreatedAt time.Time
+	// WebhookSecrets are the project's own webhook secrets, valid for
+	// deliveries about its repository besides the global ones: the
+	// current one first, then, during a rotation, the previous one. At
+	// most MaxWebhookSecrets; empty strings are not kept. Never log them.
+	WebhookSecrets []string
 }
+
+// MaxWebhookSecrets is how many webhook secrets a project keeps: the
+// current one and the previous one, so that a rotation has a window in
+// which both are valid.
+const MaxWebhookSecrets = 2
 
 // Delivery is one received webhook, stored before it is acknowledged.
 type Delivery struct {
@@ -202,7 +212,8 @@ type Store interface {
 	// ProjectsByLocation returns the projects watching a repository.
 	ProjectsByLocation(ctx context.Context, scm, location string) ([]Project, error)
 	Projects(ctx context.Context) ([]Project, error)
-	// UpdateProject writes Branch, Paused and Pinned of an existing project.
+	// UpdateProject writes Branch, Paused, Pinned and WebhookSecrets of an
+	// existing project.
 	UpdateProject(ctx context.Context, p Project) error
 
 	// AddDelivery stores d unless a delivery with its ID exists; it reports

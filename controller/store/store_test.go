@@ -70,7 +70,7 @@ func TestSchemaTooNew(t *testing.T) {
 		if !errors.Is(err, store.ErrSchemaTooNew) {
 			t.Errorf("Open: got error %v, want ErrSchemaTooNew", err)
 		}
-		for _, want := range []string{"9999", "up to 2"} {
+		for _, want := range []string{"9999", "up to 3"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("Open: error %q does not contain %q", err, want)
 			}

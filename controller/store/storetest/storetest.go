@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		check func(t *testing.T, s store.Store)
 	}{
 		{"Projects", testProjects},
+		{"WebhookSecrets", testWebhookSecrets},
 		{"Deliveries", testDeliveries},
 		{"DeliveryRace", testDeliveryRace},
 		{"Heads", testHeads},
