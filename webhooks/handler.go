@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -90,6 +91,14 @@ type Handler struct {
 	MaxBodyBytes int64
 	// Metrics counts requests; nil counts nothing.
 	Metrics Metrics
+	// ProjectSecrets, if set, returns the webhook secrets of the projects
+	// watching the repository repoFullName ("owner/name"); nil if there
+	// are none or no project watches it. It is asked only when no global
+	// secret signs a delivery, with the repository named by the still
+	// unverified payload, so a project's secret is valid for deliveries
+	// about its own repository only. An error is answered 503, for
+	// GitHub to redeliver.
+	ProjectSecrets func(ctx context.Context, repoFullName string) ([][]byte, error)
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -147,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	payload, status, code, reason := h.verify(r, sig, body)
+	payload, signedFor, status, code, reason := h.verify(r, log, sig, body)
 	if status != 0 {
 		h.reject(w, log, status, code, reason)
 		return
@@ -176,6 +185,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = codeMissingField
 		}
 		h.reject(w, log, http.StatusBadRequest, code, err.Error())
+		return
+	}
+	if signedFor != "" && sum.Repo != signedFor {
+		// Cannot happen while Summarize and repositoryOf read the same
+		// field; checked so that a project's secret never vouches for
+		// another repository's delivery.
+		h.reject(w, log, http.StatusUnauthorized, codeSignature, "signature does not match")
 		return
 	}
 	if h.Store == nil {
@@ -294,40 +310,109 @@ func (h *Handler) checkSignatureHeader(log *slog.Logger, sig string) string {
 	if !strings.HasPrefix(sig, "sha256=") {
 		return github.SHA256SignatureHeader + " is not a sha256= signature"
 	}
-	if !slices.ContainsFunc(h.Secrets, func(s []byte) bool { return len(s) > 0 }) {
+	if h.ProjectSecrets == nil && !slices.ContainsFunc(h.Secrets, func(s []byte) bool { return len(s) > 0 }) {
 		log.Error("webhook secret not configured: every delivery is refused")
 		return "signature does not match"
 	}
 	return ""
 }
 
-// verify checks the signature over the raw body against each secret and
-// returns the JSON payload, or the status, code and reason to reject with.
+// verify checks the signature over the raw body against each global
+// secret, then against the project secrets of the repository the body
+// names, and returns the JSON payload and, when a project's secret signed
+// it, that repository; or the status, code and reason to reject with.
 // The reason never quotes the signature or a secret.
-func (h *Handler) verify(r *http.Request, sig string, body []byte) (payload []byte, status int, code, reason string) {
-	var secret []byte
-	for _, s := range h.Secrets {
-		if len(s) > 0 && github.ValidateSignature(sig, body, s) == nil {
-			secret = s
-			break
+func (h *Handler) verify(r *http.Request, log *slog.Logger, sig string, body []byte) (payload []byte, signedFor string, status int, code, reason string) {
+	mediaType, _, mediaErr := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	secret := matchingSecret(sig, body, h.Secrets)
+	if secret == nil && h.ProjectSecrets != nil && mediaErr == nil {
+		if repo := repositoryOf(mediaType, body); repo != "" {
+			secrets, err := h.ProjectSecrets(r.Context(), repo)
+			if err != nil {
+				log.Error("webhook project secrets unavailable", "err", err)
+				return nil, "", http.StatusServiceUnavailable, codeUnavailable, "could not check the signature; retry later"
+			}
+			if secret = matchingSecret(sig, body, secrets); secret != nil {
+				signedFor = repo
+			}
 		}
 	}
 	if secret == nil {
-		return nil, http.StatusUnauthorized, codeSignature, "signature does not match"
+		return nil, "", http.StatusUnauthorized, codeSignature, "signature does not match"
 	}
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mediaType != "application/json" && mediaType != "application/x-www-form-urlencoded") {
-		return nil, http.StatusUnsupportedMediaType, codeMediaType,
+	if mediaErr != nil || (mediaType != "application/json" && mediaType != "application/x-www-form-urlencoded") {
+		return nil, "", http.StatusUnsupportedMediaType, codeMediaType,
 			"Content-Type must be application/json or application/x-www-form-urlencoded"
 	}
 	// ValidatePayloadFromBody (what ValidatePayload calls) checks the
 	// signature again, with the secret that matched, and unwraps a form
 	// body's payload= value.
-	payload, err = github.ValidatePayloadFromBody(mediaType, bytes.NewReader(body), sig, secret)
+	payload, err := github.ValidatePayloadFromBody(mediaType, bytes.NewReader(body), sig, secret)
 	if err != nil {
-		return nil, http.StatusBadRequest, codeMalformed, "reading form body: " + err.Error()
+		return nil, "", http.StatusBadRequest, codeMalformed, "reading form body: " + err.Error()
 	}
-	return payload, 0, "", ""
+	return payload, signedFor, 0, "", ""
+}
+
+// matchingSecret returns the first non-empty secret whose signature of body
+// is sig, or nil.
+func matchingSecret(sig string, body []byte, secrets [][]byte) []byte {
+	for _, s := range secrets {
+		if len(s) > 0 && github.ValidateSignature(sig, body, s) == nil {
+			return s
+		}
+	}
+	return nil
+}
+
+// repositoryOf returns the repository.full_name of an unverified body, a
+// JSON object or a form with a payload= value, or "" if it names none that
+// could be a GitHub repository. It only chooses which secrets to try.
+func repositoryOf(mediaType string, body []byte) string {
+	switch mediaType {
+	case "application/json":
+	case "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return ""
+		}
+		body = []byte(form.Get("payload"))
+	default:
+		return ""
+	}
+	var p struct {
+		Repository *struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || p.Repository == nil {
+		return ""
+	}
+	if name := p.Repository.FullName; githubRepoName(name) {
+		return name
+	}
+	return ""
+}
+
+// githubRepoName reports whether name has the shape of a GitHub repository
+// full name: "owner/name" of letters, digits and -_. only, neither part
+// "." or "..".
+func githubRepoName(name string) bool {
+	owner, repo, ok := strings.Cut(name, "/")
+	if !ok || len(name) > 200 {
+		return false
+	}
+	for _, part := range []string{owner, repo} {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	for _, c := range []byte(owner + repo) {
+		if !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Handler) reject(w http.ResponseWriter, log *slog.Logger, status int, code, reason string) {

@@ -38,6 +38,7 @@ func TestHandlerLogsNoSecrets(t *testing.T) {
 	var logs syncBuffer
 	h.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.MaxBodyBytes = 1 << 20
+	h.ProjectSecrets = projectSecrets(map[string][][]byte{helloWorld: {projectSecret}, "octo-org/api": {apiSecret}})
 	push := readFixture(t, branchPush)
 
 	requests := []*http.Request{
@@ -45,6 +46,9 @@ func TestHandlerLogsNoSecrets(t *testing.T) {
 		delivery{ID: "d-new", Event: "push", Payload: push, Form: true, Secret: newSecret}.request(endpoint),
 		delivery{ID: "d-new", Event: "push", Payload: push, Secret: newSecret}.request(endpoint), // duplicate
 		delivery{ID: "d-other", Event: "push", Payload: push, Secret: otherSecret}.request(endpoint),
+		delivery{ID: "d-project", Event: "push", Payload: push, Secret: projectSecret}.request(endpoint),
+		delivery{ID: "d-project-form", Event: "push", Payload: push, Form: true, Secret: projectSecret}.request(endpoint),
+		delivery{ID: "d-api", Event: "push", Payload: push, Secret: apiSecret}.request(endpoint),
 		delivery{ID: "d-unsigned", Event: "push", Payload: push}.request(endpoint),
 		delivery{ID: "d-bad", Event: "push", Payload: []byte(`{"ref":`), Secret: newSecret}.request(endpoint),
 		delivery{ID: "d-field", Event: "push", Payload: []byte(`{"ref":"refs/heads/x"}`), Secret: oldSecret}.request(endpoint),
@@ -94,7 +98,7 @@ func TestHandlerLogsNoSecrets(t *testing.T) {
 	if lines < len(requests)+2 {
 		t.Fatalf("got %d log lines for %d requests; want one each at least:\n%s", lines, len(requests)+2, out)
 	}
-	for _, secret := range [][]byte{oldSecret, newSecret, otherSecret} {
+	for _, secret := range [][]byte{oldSecret, newSecret, otherSecret, projectSecret, apiSecret} {
 		for _, form := range []string{string(secret), hex.EncodeToString(secret)} {
 			if strings.Contains(out, form) {
 				t.Errorf("logs contain a secret (%d bytes)", len(secret))
