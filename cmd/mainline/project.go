@@ -50,11 +50,12 @@ func newProjectCmd(getenv func(string) string) *cobra.Command {
 		Short: "Manage the repositories Mainline watches",
 	}
 	cmd.AddCommand(newProjectAddCmd(getenv))
+	cmd.AddCommand(newProjectSetSecretCmd(getenv))
 	return cmd
 }
 
 func newProjectAddCmd(getenv func(string) string) *cobra.Command {
-	var gitPath, name, branch string
+	var gitPath, name, branch, secretFile string
 	cmd := &cobra.Command{
 		Use:   "add {OWNER/REPO | --git PATH}",
 		Short: "Watch a GitHub repository, or a local git repository with --git",
@@ -74,6 +75,13 @@ func newProjectAddCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if secretFile != "" {
+				secret, err := readSecretFile(secretFile, cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				p.WebhookSecrets = []string{secret}
+			}
 			return withStore(cmd.Context(), getenv, func(st store.Store) error {
 				p, err := st.CreateProject(cmd.Context(), p)
 				if errors.Is(err, store.ErrConflict) {
@@ -90,6 +98,7 @@ func newProjectAddCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().StringVar(&gitPath, "git", "", "path of a local git repository to watch")
 	cmd.Flags().StringVar(&name, "name", "", "project name (default: OWNER/REPO, or the directory name for --git)")
 	cmd.Flags().StringVar(&branch, "branch", "", "branch to deploy (default: .mainline.yaml's branch, else the default branch)")
+	cmd.Flags().StringVar(&secretFile, "webhook-secret-file", "", `file holding the project's own webhook secret ("-": stdin); see project set-secret`)
 	return cmd
 }
 

@@ -78,7 +78,8 @@ func newServer(ctx context.Context, s settings, logger *slog.Logger, p controlle
 		secrets = append(secrets, []byte(sec))
 	}
 	srv.leader = srv.newLeader()
-	srv.webhooks = &webhooks.Handler{Secrets: secrets, Store: st, Waker: leaderWaker{srv}, Logger: logger}
+	srv.webhooks = &webhooks.Handler{Secrets: secrets, Store: st, Waker: leaderWaker{srv}, Logger: logger,
+		ProjectSecrets: projectSecrets(st)}
 	srv.web = &web.Server{Store: st, Controller: srv.controller, Logger: logger, SessionKey: []byte(s.SessionKey),
 		PublicRead: s.PublicRead, SecureCookies: strings.HasPrefix(s.PublicURL, "https://"), GitHub: githubAuth}
 	srv.closers = append(srv.closers, func() error { srv.web.Close(); return nil })
