@@ -80,7 +80,7 @@ func newProjectAddCmd(getenv func(string) string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p.WebhookSecrets = []string{secret}
+				p.WebhookSecret = secret
 			}
 			return withStore(cmd.Context(), getenv, func(st store.Store) error {
 				p, err := st.CreateProject(cmd.Context(), p)

@@ -94,15 +94,15 @@ value, to keep it out of shell history; it is never printed.`,
 func setProjectSecret(ctx context.Context, st store.Store, name, secret string, keepPrevious bool) (string, error) {
 	return projectAction(ctx, st, name, eventWebhookSecretSet, func(_ context.Context, _ store.Store, p *store.Project) (string, error) {
 		msg := "webhook secret set"
-		secrets := []string{secret}
+		previous := ""
 		switch {
-		case keepPrevious && len(p.WebhookSecrets) > 0 && p.WebhookSecrets[0] != secret:
-			secrets = append(secrets, p.WebhookSecrets[0])
+		case keepPrevious && p.WebhookSecret != "" && p.WebhookSecret != secret:
+			previous = p.WebhookSecret
 			msg = "webhook secret rotated; the previous one stays valid until the next set-secret"
 		case keepPrevious:
 			msg = "webhook secret set; there was no other one to keep"
 		}
-		p.WebhookSecrets = secrets
+		p.WebhookSecret, p.WebhookSecretPrevious = secret, previous
 		return msg, nil
 	})
 }
@@ -130,7 +130,7 @@ func projectSecrets(st projectSecretStore) func(ctx context.Context, repo string
 		}
 		var secrets [][]byte
 		for _, p := range ps {
-			for _, s := range p.WebhookSecrets {
+			for _, s := range p.WebhookSecrets() {
 				secrets = append(secrets, []byte(s))
 			}
 		}

@@ -56,7 +56,7 @@ func TestProjectSetSecretRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return p.WebhookSecrets
+		return p.WebhookSecrets()
 	}
 
 	steps := []struct {
@@ -161,8 +161,8 @@ func TestProjectSetSecretStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(p.WebhookSecrets, []string{"piped-secret-40fe"}) {
-		t.Errorf("secrets = %d secrets, want the piped one", len(p.WebhookSecrets))
+	if !slices.Equal(p.WebhookSecrets(), []string{"piped-secret-40fe"}) {
+		t.Errorf("secrets = %d secrets, want the piped one", len(p.WebhookSecrets()))
 	}
 	if strings.Contains(out.String(), "piped-secret-40fe") {
 		t.Errorf("output contains the secret")

@@ -160,59 +160,27 @@ func scanProject(s scanner) (Project, error) {
 	var secret, previous sql.NullString
 	err := s.Scan(&p.ID, &p.Name, &p.SCM, &p.Location, &p.Branch, &p.Paused, &p.Pinned, &p.CreatedAt, &secret, &previous)
 	p.CreatedAt = p.CreatedAt.UTC()
-	p.WebhookSecrets = nonEmpty(secret, previous)
+	p.WebhookSecret, p.WebhookSecretPrevious = secret.String, previous.String
 	return p, err
 }
 
-// nonEmpty returns the set, non-empty strings of ss; nil if there are none.
-func nonEmpty(ss ...sql.NullString) []string {
-	var out []string
-	for _, s := range ss {
-		if s.Valid && s.String != "" {
-			out = append(out, s.String)
-		}
-	}
-	return out
-}
-
-// secretColumns splits a project's webhook secrets into the current and
-// previous columns, NULL where there is none. The error never quotes a
-// secret.
-func secretColumns(p Project) (current, previous sql.NullString, err error) {
-	var kept []string
-	for _, s := range p.WebhookSecrets {
-		if s != "" {
-			kept = append(kept, s)
-		}
-	}
-	if len(kept) > MaxWebhookSecrets {
-		return current, previous, fmt.Errorf("project %q: %d webhook secrets, at most %d are kept", p.Name, len(kept), MaxWebhookSecrets)
-	}
-	if len(kept) > 0 {
-		current = sql.NullString{String: kept[0], Valid: true}
-	}
-	if len(kept) > 1 {
-		previous = sql.NullString{String: kept[1], Valid: true}
-	}
-	return current, previous, nil
+// nullIfEmpty stores an empty string as NULL.
+func nullIfEmpty(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
 }
 
 func (s *sqlStore) CreateProject(ctx context.Context, p Project) (Project, error) {
 	p.CreatedAt = nowTS()
-	secret, previous, err := secretColumns(p)
-	if err != nil {
-		return Project{}, fmt.Errorf("create project: %w", err)
-	}
-	err = s.w.QueryRowContext(ctx, `INSERT INTO projects (name, scm, location, branch, paused, pinned, created_at, webhook_secret, webhook_secret_previous)
+	err := s.w.QueryRowContext(ctx, `INSERT INTO projects (name, scm, location, branch, paused, pinned, created_at, webhook_secret, webhook_secret_previous)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING RETURNING id`,
-		p.Name, p.SCM, p.Location, p.Branch, p.Paused, p.Pinned, p.CreatedAt, secret, previous).Scan(&p.ID)
+		p.Name, p.SCM, p.Location, p.Branch, p.Paused, p.Pinned, p.CreatedAt,
+		nullIfEmpty(p.WebhookSecret), nullIfEmpty(p.WebhookSecretPrevious)).Scan(&p.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Project{}, fmt.Errorf("create project %q: name taken: %w", p.Name, ErrConflict)
 	}
 	if err != nil {
 		return Project{}, fmt.Errorf("create project %q: %w", p.Name, err)
 	}
-	p.WebhookSecrets = nonEmpty(secret, previous)
 	return p, nil
 }
 
@@ -236,13 +204,9 @@ func (s *sqlStore) Projects(ctx context.Context) ([]Project, error) {
 }
 
 func (s *sqlStore) UpdateProject(ctx context.Context, p Project) error {
-	secret, previous, err := secretColumns(p)
-	if err != nil {
-		return fmt.Errorf("update project %d: %w", p.ID, err)
-	}
 	res, err := s.w.ExecContext(ctx, `UPDATE projects SET branch = $1, paused = $2, pinned = $3,
 		webhook_secret = $4, webhook_secret_previous = $5 WHERE id = $6`,
-		p.Branch, p.Paused, p.Pinned, secret, previous, p.ID)
+		p.Branch, p.Paused, p.Pinned, nullIfEmpty(p.WebhookSecret), nullIfEmpty(p.WebhookSecretPrevious), p.ID)
 	return exactlyOne(res, err, fmt.Sprintf("update project %d", p.ID), ErrNotFound)
 }
 

@@ -43,17 +43,26 @@ type Project struct {
 	Paused    bool   // paused projects keep their desired state
 	Pinned    string // version pinned by a user; empty when not pinned
 	CreatedAt time.Time
-	// WebhookSecrets are the project's own webhook secrets, valid for
-	// deliveries about its repository besides the global ones: the
-	// current one first, then, during a rotation, the previous one. At
-	// most MaxWebhookSecrets; empty strings are not kept. Never log them.
-	WebhookSecrets []string
+	// WebhookSecret is the project's own webhook secret, valid for
+	// deliveries about its repository besides the global ones; empty:
+	// none. WebhookSecretPrevious stays valid too while a rotation is
+	// under way. Strings rather than a slice keep Project comparable.
+	// Never log them.
+	WebhookSecret         string
+	WebhookSecretPrevious string
 }
 
-// MaxWebhookSecrets is how many webhook secrets a project keeps: the
-// current one and the previous one, so that a rotation has a window in
-// which both are valid.
-const MaxWebhookSecrets = 2
+// WebhookSecrets returns the project's non-empty webhook secrets, the
+// current one first.
+func (p Project) WebhookSecrets() []string {
+	var out []string
+	for _, s := range []string{p.WebhookSecret, p.WebhookSecretPrevious} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // Delivery is one received webhook, stored before it is acknowledged.
 type Delivery struct {
@@ -212,8 +221,8 @@ type Store interface {
 	// ProjectsByLocation returns the projects watching a repository.
 	ProjectsByLocation(ctx context.Context, scm, location string) ([]Project, error)
 	Projects(ctx context.Context) ([]Project, error)
-	// UpdateProject writes Branch, Paused, Pinned and WebhookSecrets of an
-	// existing project.
+	// UpdateProject writes Branch, Paused, Pinned and the webhook secrets
+	// of an existing project.
 	UpdateProject(ctx context.Context, p Project) error
 
 	// AddDelivery stores d unless a delivery with its ID exists; it reports
