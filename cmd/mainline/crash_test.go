@@ -91,21 +91,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("0.0.%d", len(heads))
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		var b strings.Builder
-		if err := printStatus(ctx, &b, st, []string{name}); err != nil {
-			fmt.Fprintf(&b, "status: %v\n", err)
-		}
-		evs, _ := st.Events(ctx, store.EventQuery{ProjectID: p.ID, Limit: 40})
-		for i := len(evs) - 1; i >= 0; i-- {
-			fmt.Fprintf(&b, "  event %s %s %s\n", evs[i].At.Format("15:04:05.000"), evs[i].Kind, firstLine(evs[i].Message))
-		}
-		out, _ := os.ReadFile(srv.log)
-		t.Logf("state when the test failed:\n%s\nserve log:\n%s", b.String(), tail(string(out), 60))
-	})
+	logStateOnFailure(t, st, name, srv.log)
 	var last store.Last
 	waitFor(t, 8*time.Minute, want+" ×2 running, alone", func() bool {
 		last, err = st.Last(ctx, p.ID, "orders")

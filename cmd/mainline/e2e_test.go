@@ -95,20 +95,7 @@ func startPipeline(t *testing.T) *pipeline {
 		}
 		hs.Close()
 	})
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		var b strings.Builder
-		if err := printStatus(context.Background(), &b, srv.store, []string{name}); err != nil {
-			t.Logf("status: %v", err)
-		}
-		evs, _ := srv.store.Events(context.Background(), store.EventQuery{ProjectID: proj.ID, Limit: 30})
-		for i := len(evs) - 1; i >= 0; i-- {
-			fmt.Fprintf(&b, "  event %s %s\n", evs[i].Kind, evs[i].Message)
-		}
-		t.Logf("state when the test failed:\n%s", b.String())
-	})
+	logStateOnFailure(t, srv.store, name, "")
 	return &pipeline{t: t, srv: srv, url: "http://" + ln.Addr().String(), secret: []byte("e2e-secret"), project: proj, repo: repo}
 }
 
@@ -452,4 +439,32 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// logStateOnFailure logs, if the test fails, what `mainline status` says of
+// project, its last events, and the tail of the server log at logPath
+// (none when logPath is ""): what a reader of a failed CI run needs.
+func logStateOnFailure(t *testing.T, st store.Store, project, logPath string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ctx := context.Background()
+		var b strings.Builder
+		if err := printStatus(ctx, &b, st, []string{project}); err != nil {
+			fmt.Fprintf(&b, "status: %v\n", err)
+		}
+		if p, err := st.ProjectByName(ctx, project); err == nil {
+			evs, _ := st.Events(ctx, store.EventQuery{ProjectID: p.ID, Limit: 40})
+			for i := len(evs) - 1; i >= 0; i-- {
+				fmt.Fprintf(&b, "  event %s %s %s\n", evs[i].At.Format("15:04:05.000"), evs[i].Kind, firstLine(evs[i].Message))
+			}
+		}
+		if logPath != "" {
+			out, _ := os.ReadFile(logPath)
+			fmt.Fprintf(&b, "server log %s:\n%s\n", logPath, tail(string(out), 60))
+		}
+		t.Logf("state when the test failed:\n%s", b.String())
+	})
 }

@@ -201,21 +201,7 @@ func TestFailover(t *testing.T) {
 	if after.Term <= before.Term || after.Holder == before.Holder {
 		t.Errorf("lease after the takeover: %+v; before: %+v; want a new holder at a later term", after, before)
 	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		var b strings.Builder
-		if err := printStatus(ctx, &b, st, []string{name}); err != nil {
-			fmt.Fprintf(&b, "status: %v\n", err)
-		}
-		evs, _ := st.Events(ctx, store.EventQuery{ProjectID: p.ID, Limit: 30})
-		for i := len(evs) - 1; i >= 0; i-- {
-			fmt.Fprintf(&b, "  event %s %s %s\n", evs[i].At.Format("15:04:05.000"), evs[i].Kind, firstLine(evs[i].Message))
-		}
-		out, _ := os.ReadFile(follower.log)
-		t.Logf("state when the test failed:\n%s\nthe new leader's log:\n%s", b.String(), tail(string(out), 60))
-	})
+	logStateOnFailure(t, st, name, follower.log)
 	waitFor(t, 6*time.Minute, "0.0.2 ×2 running, alone", running("0.0.2"))
 	waitFor(t, time.Minute, "0.0.2 verified", func() bool {
 		evs, _ := st.Events(ctx, store.EventQuery{ProjectID: p.ID, Kind: "verified", Limit: 10})
