@@ -682,9 +682,15 @@ func openDemoStore(t *testing.T, data string) store.Store {
 // verification has finished, and returns its status.
 func waitVerified(t *testing.T, st store.Store, projectID int64, version string, n int) string {
 	t.Helper()
+	return waitVerifiedWithin(t, 4*time.Minute, st, projectID, version, n)
+}
+
+// waitVerifiedWithin is waitVerified with its own time limit.
+func waitVerifiedWithin(t *testing.T, limit time.Duration, st store.Store, projectID int64, version string, n int) string {
+	t.Helper()
 	ctx := context.Background()
 	var status string
-	waitFor(t, 4*time.Minute, fmt.Sprintf("%s ×%d running and verified", version, n), func() bool {
+	waitFor(t, limit, fmt.Sprintf("%s ×%d running and verified", version, n), func() bool {
 		l, err := st.Last(ctx, projectID, demoBuild)
 		if err != nil || len(l.Versions) != 1 || l.Versions[version] != n {
 			return false

@@ -129,26 +129,7 @@ func (p *pipeline) push(msg string, files map[string]string) string {
 // verification has finished; it returns that run's status.
 func (p *pipeline) waitRunning(version string, n int) string {
 	p.t.Helper()
-	ctx := context.Background()
-	var status string
-	waitFor(p.t, 3*time.Minute, fmt.Sprintf("%s ×%d running and verified", version, n), func() bool {
-		l, err := p.srv.store.Last(ctx, p.project.ID, "orders")
-		if err != nil || len(l.Versions) != 1 || l.Versions[version] != n {
-			return false
-		}
-		runs, err := p.srv.store.VerifyRuns(ctx, p.project.ID, 10)
-		if err != nil {
-			return false
-		}
-		for _, r := range runs {
-			if r.Version == version && r.Status != "running" {
-				status = r.Status
-				return true
-			}
-		}
-		return false
-	})
-	return status
+	return waitVerifiedWithin(p.t, 3*time.Minute, p.srv.store, p.project.ID, version, n)
 }
 
 func (p *pipeline) desired() store.Desired {
